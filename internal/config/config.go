@@ -9,20 +9,20 @@ import "time"
 type Config struct {
 	// Listeners are the addresses the gateway accepts client traffic on,
 	// keyed by name. At least one is required.
-	Listeners map[string]*Listener `yaml:"listeners"`
+	Listeners map[string]*Listener `yaml:"listeners,omitempty"`
 	// Admin configures the admin API (status, reload, metrics).
-	Admin Admin `yaml:"admin"`
+	Admin Admin `yaml:"admin,omitempty"`
 	// ShutdownGrace is how long in-flight requests may take to finish after
 	// SIGTERM before the remaining connections are closed. Default 30s.
-	ShutdownGrace Duration `yaml:"shutdown_grace"`
+	ShutdownGrace Duration `yaml:"shutdown_grace,omitempty"`
 	// AccessLog configures the JSON access log.
-	AccessLog AccessLog `yaml:"access_log"`
+	AccessLog AccessLog `yaml:"access_log,omitempty"`
 	// Upstreams are the pools of targets routes forward to, keyed by name.
-	Upstreams map[string]*Upstream `yaml:"upstreams"`
+	Upstreams map[string]*Upstream `yaml:"upstreams,omitempty"`
 	// Routes match requests to upstreams. The most specific match wins:
 	// an exact host beats a wildcard host beats no host, then the longest
 	// path prefix; among equals, the first listed.
-	Routes []*Route `yaml:"routes"`
+	Routes []*Route `yaml:"routes,omitempty"`
 
 	// Source names where the config came from (a file path), for messages.
 	Source string `yaml:"-"`
@@ -33,40 +33,40 @@ type Config struct {
 // Listener is one client-facing socket.
 type Listener struct {
 	// Address to listen on, host:port. Required.
-	Address string `yaml:"address"`
+	Address string `yaml:"address,omitempty"`
 	// ReadHeaderTimeout bounds how long a client may take to send a request
 	// head; trickling clients are cut after it. Default 10s.
-	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
+	ReadHeaderTimeout Duration `yaml:"read_header_timeout,omitempty"`
 	// IdleTimeout closes a client keepalive connection idle this long.
 	// Default 75s (nginx's keepalive_timeout).
-	IdleTimeout Duration `yaml:"idle_timeout"`
+	IdleTimeout Duration `yaml:"idle_timeout,omitempty"`
 	// MaxHeaderBytes limits the request head (request line and headers);
 	// larger heads get 431. Default 32KiB.
-	MaxHeaderBytes ByteSize `yaml:"max_header_bytes"`
+	MaxHeaderBytes ByteSize `yaml:"max_header_bytes,omitempty"`
 	// MaxURIBytes limits the request target; longer ones get 414. Default 8KiB.
-	MaxURIBytes ByteSize `yaml:"max_uri_bytes"`
+	MaxURIBytes ByteSize `yaml:"max_uri_bytes,omitempty"`
 }
 
 // Admin configures the admin API listener.
 type Admin struct {
 	// Listen is host:port or unix:/path/to/socket. Default 127.0.0.1:9901.
 	// A non-loopback address is refused unless Token (or TokenFile) is set.
-	Listen string `yaml:"listen"`
+	Listen string `yaml:"listen,omitempty"`
 	// Token, when set, must be sent as "Authorization: Bearer <token>" on
 	// every admin call. Prefer TokenFile or TokenEnv. Default: none.
-	Token string `yaml:"token"`
+	Token string `yaml:"token,omitempty"`
 	// TokenFile reads the token from a file (trailing newline trimmed).
-	TokenFile string `yaml:"token_file"`
+	TokenFile string `yaml:"token_file,omitempty"`
 	// TokenEnv reads the token from an environment variable.
-	TokenEnv string `yaml:"token_env"`
+	TokenEnv string `yaml:"token_env,omitempty"`
 }
 
 // AccessLog configures the per-request JSON log.
 type AccessLog struct {
 	// Enabled turns the access log on. Default true.
-	Enabled *bool `yaml:"enabled"`
+	Enabled *bool `yaml:"enabled,omitempty"`
 	// Path is a file to append to, or "stdout" / "stderr". Default stdout.
-	Path string `yaml:"path"`
+	Path string `yaml:"path,omitempty"`
 }
 
 // Balance names a load-balancing policy.
@@ -84,54 +84,54 @@ const (
 // Upstream is a pool of interchangeable targets.
 type Upstream struct {
 	// Targets to forward to. At least one is required.
-	Targets []*Target `yaml:"targets"`
+	Targets []*Target `yaml:"targets,omitempty"`
 	// Balance is round_robin or least_request. Default round_robin.
-	Balance Balance `yaml:"balance"`
+	Balance Balance `yaml:"balance,omitempty"`
 	// ConnectTimeout bounds establishing a TCP connection to a target.
 	// Default 1s.
-	ConnectTimeout Duration `yaml:"connect_timeout"`
+	ConnectTimeout Duration `yaml:"connect_timeout,omitempty"`
 	// Keepalive configures the idle connection pool kept per target.
-	Keepalive Keepalive `yaml:"keepalive"`
+	Keepalive Keepalive `yaml:"keepalive,omitempty"`
 	// MaxConcurrent caps requests in flight per target (a bulkhead); 0 means
 	// no cap. Default 0.
-	MaxConcurrent int `yaml:"max_concurrent"`
+	MaxConcurrent int `yaml:"max_concurrent,omitempty"`
 	// MaxQueue is how many requests may wait for a slot when a target is at
 	// MaxConcurrent; more get 503 with Retry-After. Default 0 (no waiting).
-	MaxQueue int `yaml:"max_queue"`
+	MaxQueue int `yaml:"max_queue,omitempty"`
 	// QueueTimeout bounds the wait for a slot. Default 100ms.
-	QueueTimeout Duration `yaml:"queue_timeout"`
+	QueueTimeout Duration `yaml:"queue_timeout,omitempty"`
 	// PassiveHealth ejects targets that fail real requests (nginx's
 	// max_fails/fail_timeout).
-	PassiveHealth PassiveHealth `yaml:"passive_health"`
+	PassiveHealth PassiveHealth `yaml:"passive_health,omitempty"`
 	// HealthCheck, when set, probes every target actively.
-	HealthCheck *HealthCheck `yaml:"health_check"`
+	HealthCheck *HealthCheck `yaml:"health_check,omitempty"`
 	// Breaker is the upstream's circuit breaker. Always on, with defaults.
-	Breaker Breaker `yaml:"breaker"`
+	Breaker Breaker `yaml:"breaker,omitempty"`
 	// RetryBudget caps retries so they cannot amplify an outage.
-	RetryBudget RetryBudget `yaml:"retry_budget"`
+	RetryBudget RetryBudget `yaml:"retry_budget,omitempty"`
 }
 
 // Target is one backend server.
 type Target struct {
 	// Address is host:port. Required.
-	Address string `yaml:"address"`
+	Address string `yaml:"address,omitempty"`
 	// Weight for load balancing, 1..1000. Default 1.
-	Weight int `yaml:"weight"`
+	Weight int `yaml:"weight,omitempty"`
 	// Backup targets receive traffic only when no primary target is healthy.
 	// Default false.
-	Backup bool `yaml:"backup"`
+	Backup bool `yaml:"backup,omitempty"`
 }
 
 // Keepalive configures a per-target pool of idle upstream connections.
 type Keepalive struct {
 	// Idle is the most idle connections kept per target; 0 disables reuse.
 	// Default 32.
-	Idle *int `yaml:"idle"`
+	Idle *int `yaml:"idle,omitempty"`
 	// IdleTimeout closes pooled connections idle this long. Default 60s.
-	IdleTimeout Duration `yaml:"idle_timeout"`
+	IdleTimeout Duration `yaml:"idle_timeout,omitempty"`
 	// MaxRequests closes a connection after this many requests; 0 means no
 	// limit. Default 0.
-	MaxRequests int `yaml:"max_requests"`
+	MaxRequests int `yaml:"max_requests,omitempty"`
 }
 
 // PassiveHealth has nginx semantics: MaxFails failures within FailTimeout
@@ -140,95 +140,95 @@ type Keepalive struct {
 type PassiveHealth struct {
 	// MaxFails failures within FailTimeout eject the target; 0 disables
 	// passive health. Default 1 (nginx's default).
-	MaxFails *int `yaml:"max_fails"`
+	MaxFails *int `yaml:"max_fails,omitempty"`
 	// FailTimeout is both the counting window and how long a target stays
 	// down. Default 10s.
-	FailTimeout Duration `yaml:"fail_timeout"`
+	FailTimeout Duration `yaml:"fail_timeout,omitempty"`
 }
 
 // HealthCheck probes targets with HTTP GET.
 type HealthCheck struct {
 	// Path to GET. Default /health.
-	Path string `yaml:"path"`
+	Path string `yaml:"path,omitempty"`
 	// Interval between probes of one target. Default 5s.
-	Interval Duration `yaml:"interval"`
+	Interval Duration `yaml:"interval,omitempty"`
 	// Timeout for one probe. Default 1s.
-	Timeout Duration `yaml:"timeout"`
+	Timeout Duration `yaml:"timeout,omitempty"`
 	// ExpectStatus lists accepted status codes or ranges ("200-399").
 	// Default ["200-399"].
-	ExpectStatus []string `yaml:"expect_status"`
+	ExpectStatus []string `yaml:"expect_status,omitempty"`
 	// Rise consecutive passes mark a down target up. Default 2.
-	Rise int `yaml:"rise"`
+	Rise int `yaml:"rise,omitempty"`
 	// Fall consecutive failures mark an up target down. Default 3.
-	Fall int `yaml:"fall"`
+	Fall int `yaml:"fall,omitempty"`
 	// Host header to send. Default: the target address.
-	Host string `yaml:"host"`
+	Host string `yaml:"host,omitempty"`
 }
 
 // Breaker configures a circuit breaker. It opens on any enabled trigger.
 type Breaker struct {
 	// Disabled turns the breaker off. Default false.
-	Disabled bool `yaml:"disabled"`
+	Disabled bool `yaml:"disabled,omitempty"`
 	// ConsecutiveFailures opens the breaker after this many failures in a
 	// row; 0 disables the trigger. Default 5.
-	ConsecutiveFailures *int `yaml:"consecutive_failures"`
+	ConsecutiveFailures *int `yaml:"consecutive_failures,omitempty"`
 	// FailureRatio opens the breaker when the ratio of failures in Window
 	// reaches it (with at least MinRequests calls); 0 disables. Default 0.5.
-	FailureRatio *float64 `yaml:"failure_ratio"`
+	FailureRatio *float64 `yaml:"failure_ratio,omitempty"`
 	// SlowCallRatio opens the breaker when this ratio of calls in Window took
 	// longer than SlowCallDuration; 0 disables. Default 0.
-	SlowCallRatio float64 `yaml:"slow_call_ratio"`
+	SlowCallRatio float64 `yaml:"slow_call_ratio,omitempty"`
 	// SlowCallDuration is what counts as slow. Default 1s.
-	SlowCallDuration Duration `yaml:"slow_call_duration"`
+	SlowCallDuration Duration `yaml:"slow_call_duration,omitempty"`
 	// Window is the rolling window for the ratios. Default 10s.
-	Window Duration `yaml:"window"`
+	Window Duration `yaml:"window,omitempty"`
 	// MinRequests in Window before a ratio can open the breaker. Default 20.
-	MinRequests int `yaml:"min_requests"`
+	MinRequests int `yaml:"min_requests,omitempty"`
 	// OpenFor is how long the breaker stays open the first time. Default 5s.
-	OpenFor Duration `yaml:"open_for"`
+	OpenFor Duration `yaml:"open_for,omitempty"`
 	// MaxOpenFor caps the doubling of OpenFor on repeated failed probes.
 	// Default 60s.
-	MaxOpenFor Duration `yaml:"max_open_for"`
+	MaxOpenFor Duration `yaml:"max_open_for,omitempty"`
 	// HalfOpenProbes is how many probe requests are let through when
 	// half-open; all must succeed to close. Default 3.
-	HalfOpenProbes int `yaml:"half_open_probes"`
+	HalfOpenProbes int `yaml:"half_open_probes,omitempty"`
 }
 
 // RetryBudget limits retries to a fraction of an upstream's requests.
 type RetryBudget struct {
 	// Ratio of retries to requests over the last 10s. Default 0.2.
-	Ratio *float64 `yaml:"ratio"`
+	Ratio *float64 `yaml:"ratio,omitempty"`
 	// MinPerSecond retries are always allowed, so low traffic can retry.
 	// Default 10.
-	MinPerSecond *int `yaml:"min_per_second"`
+	MinPerSecond *int `yaml:"min_per_second,omitempty"`
 }
 
 // Route maps matching requests to an upstream.
 type Route struct {
 	// Name identifies the route in logs and metrics. Default: its path
 	// prefix (and hosts).
-	Name string `yaml:"name"`
+	Name string `yaml:"name,omitempty"`
 	// Match selects requests.
-	Match Match `yaml:"match"`
+	Match Match `yaml:"match,omitempty"`
 	// Upstream to forward to. Required.
-	Upstream string `yaml:"upstream"`
+	Upstream string `yaml:"upstream,omitempty"`
 	// StripPrefix removes the matched path prefix before forwarding
 	// (a remaining empty path becomes "/"). Default false.
-	StripPrefix bool `yaml:"strip_prefix"`
+	StripPrefix bool `yaml:"strip_prefix,omitempty"`
 	// Timeouts for requests on this route.
-	Timeouts Timeouts `yaml:"timeouts"`
+	Timeouts Timeouts `yaml:"timeouts,omitempty"`
 	// Retry policy.
-	Retry Retry `yaml:"retry"`
+	Retry Retry `yaml:"retry,omitempty"`
 	// Breaker, when set, adds a circuit breaker for this route alone, in
 	// addition to the upstream's.
-	Breaker *Breaker `yaml:"breaker"`
+	Breaker *Breaker `yaml:"breaker,omitempty"`
 	// MaxBodyBytes rejects larger request bodies with 413; 0 means no limit.
 	// Default 10MiB.
-	MaxBodyBytes *ByteSize `yaml:"max_body_bytes"`
+	MaxBodyBytes *ByteSize `yaml:"max_body_bytes,omitempty"`
 	// Listeners restricts the route to these listeners. Default: all.
-	Listeners []string `yaml:"listeners"`
+	Listeners []string `yaml:"listeners,omitempty"`
 	// DataClasses the route carries (for the residency policy).
-	DataClasses []string `yaml:"data_classes"`
+	DataClasses []string `yaml:"data_classes,omitempty"`
 	// Line is where the route starts in its file, for messages.
 	Line int `yaml:"-"`
 }
@@ -237,52 +237,52 @@ type Route struct {
 type Match struct {
 	// PathPrefix matches on segment boundaries: "/api/v1" and "/api/v1/"
 	// both match "/api/v1/x" and never "/api/v1evil". Default "/".
-	PathPrefix string `yaml:"path_prefix"`
+	PathPrefix string `yaml:"path_prefix,omitempty"`
 	// Hosts the route answers for; "*.example.com" matches one or more
 	// leading labels. Default: any host.
-	Hosts []string `yaml:"hosts"`
+	Hosts []string `yaml:"hosts,omitempty"`
 	// Methods the route accepts; others fall through to later routes.
 	// Default: any method.
-	Methods []string `yaml:"methods"`
+	Methods []string `yaml:"methods,omitempty"`
 }
 
 // Timeouts bound each phase of a proxied request.
 type Timeouts struct {
 	// Connect overrides the upstream's connect timeout for this route.
-	Connect Duration `yaml:"connect"`
+	Connect Duration `yaml:"connect,omitempty"`
 	// Response bounds one try: from sending the request until the response
 	// head arrives, and between reads of the body (nginx's
 	// proxy_read_timeout). Default 30s.
-	Response Duration `yaml:"response"`
+	Response Duration `yaml:"response,omitempty"`
 	// Send bounds writing the request to the upstream between writes
 	// (nginx's proxy_send_timeout). Default 30s.
-	Send Duration `yaml:"send"`
+	Send Duration `yaml:"send,omitempty"`
 	// Total is the deadline for the whole request including retries, until
 	// the response head is sent to the client. Default 60s.
-	Total Duration `yaml:"total"`
+	Total Duration `yaml:"total,omitempty"`
 }
 
 // Retry configures retrying a request on another target.
 type Retry struct {
 	// Tries is the most attempts in total, counting the first; 1 disables
 	// retries. Default 2.
-	Tries int `yaml:"tries"`
+	Tries int `yaml:"tries,omitempty"`
 	// On lists the conditions to retry on: "error" (connect error or reset
 	// before the response), "timeout", and status codes "http_500",
 	// "http_502", "http_503", "http_504", "http_429". Default [error,
 	// timeout].
-	On []string `yaml:"on"`
+	On []string `yaml:"on,omitempty"`
 	// Timeout bounds the time spent retrying (nginx's
 	// proxy_next_upstream_timeout); 0 means only Total bounds it. Default 0.
-	Timeout Duration `yaml:"timeout"`
+	Timeout Duration `yaml:"timeout,omitempty"`
 	// NonIdempotent allows retrying POST and PATCH after the request was
 	// sent. Requests with an Idempotency-Key header are always retryable.
 	// Default false.
-	NonIdempotent bool `yaml:"non_idempotent"`
+	NonIdempotent bool `yaml:"non_idempotent,omitempty"`
 	// BufferBytes is how much of a request body is buffered so a retry can
 	// resend it; larger bodies are streamed and not retried after sending.
 	// Default 64KiB.
-	BufferBytes *ByteSize `yaml:"buffer_bytes"`
+	BufferBytes *ByteSize `yaml:"buffer_bytes,omitempty"`
 }
 
 // Default values, in one place. docs/config.md lists the same.
