@@ -1,0 +1,220 @@
+package h1
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"strconv"
+)
+
+// ErrBadChunk is a malformed chunked body.
+var ErrBadChunk = errors.New("malformed chunked body")
+
+// maxTrailerBytes bounds the trailer section of a chunked body; trailers
+// are read and dropped.
+const maxTrailerBytes = 8 << 10
+
+// BodyReader reads one message body from a connection's buffered reader.
+// The zero value reads nothing; Reset prepares it for a body. It is reused
+// across messages on one connection, so reading allocates nothing.
+type BodyReader struct {
+	br        *bufio.Reader
+	kind      BodyKind
+	remaining int64 // bytes left in the body (LengthBody) or chunk (ChunkedBody)
+	inChunk   bool
+	done      bool
+}
+
+// Reset prepares b to read a body of the given kind from br. length is the
+// Content-Length for LengthBody.
+func (b *BodyReader) Reset(br *bufio.Reader, kind BodyKind, length int64) {
+	*b = BodyReader{br: br, kind: kind, remaining: length}
+	if kind == NoBody || kind == LengthBody && length <= 0 {
+		b.done = true
+	}
+}
+
+// Done reports whether the body has been read to its end, so the connection
+// is positioned at the next message.
+func (b *BodyReader) Done() bool { return b.done }
+
+// Kind is the kind of body being read.
+func (b *BodyReader) Kind() BodyKind { return b.kind }
+
+// Read reads body bytes; io.EOF marks the end of the body. A connection that
+// ends early gives io.ErrUnexpectedEOF.
+func (b *BodyReader) Read(p []byte) (int, error) {
+	if b.done {
+		return 0, io.EOF
+	}
+	switch b.kind {
+	case LengthBody:
+		if int64(len(p)) > b.remaining {
+			p = p[:b.remaining]
+		}
+		n, err := b.br.Read(p)
+		b.remaining -= int64(n)
+		if b.remaining == 0 {
+			b.done = true
+			return n, nil
+		}
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return n, err
+	case ChunkedBody:
+		return b.readChunked(p)
+	case CloseBody:
+		n, err := b.br.Read(p)
+		if err == io.EOF {
+			b.done = true
+		}
+		return n, err
+	}
+	return 0, io.EOF
+}
+
+func (b *BodyReader) readChunked(p []byte) (int, error) {
+	if !b.inChunk {
+		size, err := b.readChunkSize()
+		if err != nil {
+			return 0, err
+		}
+		if size == 0 {
+			if err := b.readTrailers(); err != nil {
+				return 0, err
+			}
+			b.done = true
+			return 0, io.EOF
+		}
+		b.remaining, b.inChunk = size, true
+	}
+	if int64(len(p)) > b.remaining {
+		p = p[:b.remaining]
+	}
+	n, err := b.br.Read(p)
+	b.remaining -= int64(n)
+	if b.remaining == 0 {
+		b.inChunk = false
+		if err := b.readCRLF(); err != nil {
+			return n, err
+		}
+	}
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return n, err
+}
+
+// readChunkSize reads "HEX [;ext] CRLF".
+func (b *BodyReader) readChunkSize() (int64, error) {
+	line, err := b.br.ReadSlice('\n')
+	if err != nil {
+		if err == io.EOF {
+			return 0, io.ErrUnexpectedEOF
+		}
+		if err == bufio.ErrBufferFull {
+			return 0, ErrBadChunk
+		}
+		return 0, err
+	}
+	line = line[:len(line)-1]
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	var size int64
+	i := 0
+	for ; i < len(line); i++ {
+		c := line[i]
+		var d byte
+		switch {
+		case '0' <= c && c <= '9':
+			d = c - '0'
+		case 'a' <= c && c <= 'f':
+			d = c - 'a' + 10
+		case 'A' <= c && c <= 'F':
+			d = c - 'A' + 10
+		default:
+			goto ext
+		}
+		if i >= 15 {
+			return 0, ErrBadChunk
+		}
+		size = size<<4 | int64(d)
+	}
+ext:
+	if i == 0 {
+		return 0, ErrBadChunk
+	}
+	// Only chunk extensions (";...", after optional whitespace) may follow.
+	rest := trimOWS(line[i:])
+	if len(rest) > 0 && rest[0] != ';' {
+		return 0, ErrBadChunk
+	}
+	for _, c := range rest {
+		if c == '\r' || c < ' ' && c != '\t' {
+			return 0, ErrBadChunk
+		}
+	}
+	return size, nil
+}
+
+func (b *BodyReader) readCRLF() error {
+	c, err := b.br.ReadByte()
+	if err == nil && c == '\r' {
+		c, err = b.br.ReadByte()
+	}
+	if err != nil {
+		if err == io.EOF {
+			return io.ErrUnexpectedEOF
+		}
+		return err
+	}
+	if c != '\n' {
+		return ErrBadChunk
+	}
+	return nil
+}
+
+func (b *BodyReader) readTrailers() error {
+	total := 0
+	for {
+		line, err := b.br.ReadSlice('\n')
+		total += len(line)
+		if err != nil {
+			if err == io.EOF {
+				return io.ErrUnexpectedEOF
+			}
+			if err == bufio.ErrBufferFull {
+				return ErrBadChunk
+			}
+			return err
+		}
+		if total > maxTrailerBytes {
+			return ErrBadChunk
+		}
+		if len(line) == 1 || len(line) == 2 && line[0] == '\r' {
+			return nil
+		}
+	}
+}
+
+// WriteChunk writes p as one chunk. An empty p writes nothing (an empty
+// chunk would end the body).
+func WriteChunk(w *bufio.Writer, p []byte) error {
+	if len(p) == 0 {
+		return nil
+	}
+	var hex [16]byte
+	w.Write(strconv.AppendInt(hex[:0], int64(len(p)), 16))
+	w.WriteString("\r\n")
+	w.Write(p)
+	_, err := w.WriteString("\r\n")
+	return err
+}
+
+// WriteLastChunk ends a chunked body (no trailers).
+func WriteLastChunk(w *bufio.Writer) error {
+	_, err := w.WriteString("0\r\n\r\n")
+	return err
+}
