@@ -285,6 +285,23 @@ type Retry struct {
 	BufferBytes *ByteSize `yaml:"buffer_bytes,omitempty"`
 }
 
+// Conditions a route may retry on (Retry.On), named as nginx's
+// proxy_next_upstream names them.
+const (
+	// RetryOnError retries after a connect error, or a connection reset or
+	// closed before any of the response arrived.
+	RetryOnError = "error"
+	// RetryOnTimeout retries after a connect or response timeout.
+	RetryOnTimeout = "timeout"
+	// RetryOnHTTP500 and the others retry when the upstream answers with
+	// that status.
+	RetryOnHTTP500 = "http_500"
+	RetryOnHTTP502 = "http_502"
+	RetryOnHTTP503 = "http_503"
+	RetryOnHTTP504 = "http_504"
+	RetryOnHTTP429 = "http_429"
+)
+
 // Default values, in one place. docs/config.md lists the same.
 const (
 	DefaultAdminListen          = "127.0.0.1:9901"

@@ -23,6 +23,9 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	}
 	v, err := time.ParseDuration(strings.TrimSpace(n.Value))
 	if err != nil {
+		if _, numErr := strconv.ParseFloat(strings.TrimSpace(n.Value), 64); numErr == nil {
+			return fmt.Errorf("expected a duration with a unit, got %q; write %ss for seconds", n.Value, strings.TrimSpace(n.Value))
+		}
 		return fmt.Errorf("expected a duration such as 2s or 150ms, got %q", n.Value)
 	}
 	if v < 0 {
