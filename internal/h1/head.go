@@ -400,8 +400,10 @@ func IsHopByHop(name []byte) bool {
 		return EqualFold(name, "proxy-connection")
 	case 17:
 		return EqualFold(name, "transfer-encoding")
+	case 18:
+		return EqualFold(name, "proxy-authenticate")
 	case 19:
-		return EqualFold(name, "proxy-authenticate") || EqualFold(name, "proxy-authorization")
+		return EqualFold(name, "proxy-authorization")
 	}
 	return false
 }
