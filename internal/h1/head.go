@@ -340,17 +340,24 @@ func scanFraming(fields []Field, f *framing) error {
 }
 
 // parseContentLength accepts 1*DIGIT, or a list of identical values
-// ("5, 5"), which RFC 9110 section 8.6 lets a recipient collapse.
+// ("5, 5"), which RFC 9110 section 8.6 lets a recipient collapse. Every
+// element must be a number: an empty element anywhere ("5,", ",5", "5,,5")
+// is rejected, since a peer that reads the list differently would frame the
+// body differently.
 func parseContentLength(v []byte) (int64, error) {
 	n := int64(-1)
-	for len(v) > 0 {
-		var part []byte
+	for more := true; more; {
+		part := v
 		if i := bytes.IndexByte(v, ','); i >= 0 {
-			part, v = trimOWS(v[:i]), v[i+1:]
+			part, v = v[:i], v[i+1:]
 		} else {
-			part, v = trimOWS(v), nil
+			more = false
 		}
-		if len(part) == 0 || len(part) > 18 {
+		part = trimOWS(part)
+		if len(part) == 0 {
+			return 0, headErr(ErrAmbiguousLength, "empty Content-Length")
+		}
+		if len(part) > 18 {
 			return 0, headErr(ErrAmbiguousLength, "invalid Content-Length")
 		}
 		var x int64
@@ -364,9 +371,6 @@ func parseContentLength(v []byte) (int64, error) {
 			return 0, headErr(ErrAmbiguousLength, "conflicting Content-Length values")
 		}
 		n = x
-	}
-	if n < 0 {
-		return 0, headErr(ErrAmbiguousLength, "empty Content-Length")
 	}
 	return n, nil
 }
