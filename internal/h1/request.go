@@ -84,7 +84,10 @@ func ParseRequest(head []byte, lim Limits, r *Request) error {
 		r.Minor = 1
 	case string(version) == "HTTP/1.0":
 		r.Minor = 0
-	case len(version) == 8 && bytes.HasPrefix(version, []byte("HTTP/")) && version[6] == '.':
+	case len(version) == 8 && bytes.HasPrefix(version, []byte("HTTP/")) && version[6] == '.' &&
+		isDigit(version[5]) && isDigit(version[7]):
+		// A well-formed version we do not speak (505); anything else
+		// after "HTTP/" is garbage (400).
 		return headErr(ErrVersion, string(version))
 	default:
 		return headErr(ErrMalformed, "bad HTTP version")
@@ -197,6 +200,8 @@ func ParseRequest(head []byte, lim Limits, r *Request) error {
 	r.Upgrade = r.fr.upgrade && upgradeHdr
 	return nil
 }
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
 // validHost accepts reg-name, IPv4 and bracketed IPv6 with an optional
 // port; no userinfo, no spaces.
