@@ -101,6 +101,11 @@ func ParseRequest(head []byte, lim Limits, r *Request) error {
 			return headErr(ErrMalformed, "invalid byte in request target")
 		}
 	}
+	// A fragment is never sent (RFC 9112 section 3.2); checking the whole
+	// target covers the query and absolute-form too.
+	if bytes.IndexByte(target, '#') >= 0 {
+		return headErr(ErrMalformed, "fragment in request target")
+	}
 	var authority []byte
 	switch {
 	case len(target) > 0 && target[0] == '/':
@@ -128,9 +133,6 @@ func ParseRequest(head []byte, lim Limits, r *Request) error {
 		r.Path, r.Query = target[:q], target[q+1:]
 	} else {
 		r.Path = target
-	}
-	if bytes.IndexByte(r.Path, '#') >= 0 {
-		return headErr(ErrMalformed, "fragment in request target")
 	}
 
 	var err error
