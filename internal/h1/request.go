@@ -193,11 +193,16 @@ func ParseRequest(head []byte, lim Limits, r *Request) error {
 	if hosts == 0 && r.Minor == 1 && authority == nil {
 		return headErr(ErrHost, "missing Host header")
 	}
-	if authority != nil {
-		r.Host = authority
-	}
+	// The Host header must be valid even when an absolute-form target
+	// overrides it (RFC 9112 section 3.2: 400 for an invalid Host value).
 	if !validHost(r.Host) {
 		return headErr(ErrHost, "invalid Host header")
+	}
+	if authority != nil {
+		if !validHost(authority) {
+			return headErr(ErrHost, "invalid authority in request target")
+		}
+		r.Host = authority
 	}
 	r.Upgrade = r.fr.upgrade && upgradeHdr
 	return nil
