@@ -204,7 +204,8 @@ func ParseRequest(head []byte, lim Limits, r *Request) error {
 		}
 		r.Host = authority
 	}
-	r.Upgrade = r.fr.upgrade && upgradeHdr
+	// RFC 9110 section 7.8: Upgrade in an HTTP/1.0 request is ignored.
+	r.Upgrade = r.fr.upgrade && upgradeHdr && r.Minor == 1
 	return nil
 }
 
