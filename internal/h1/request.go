@@ -169,7 +169,9 @@ func ParseRequest(head []byte, lim Limits, r *Request) error {
 				if !EqualFold(f.Value, "100-continue") {
 					return headErr(ErrMalformed, "unsupported Expect")
 				}
-				r.Expect100 = true
+				// RFC 9110 section 10.1.1: a 1.0 client cannot take a
+				// 100 response, so its expectation is ignored.
+				r.Expect100 = r.Minor == 1
 			}
 		case 7:
 			if EqualFold(f.Name, "upgrade") {
