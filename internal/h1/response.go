@@ -55,6 +55,13 @@ func ParseResponse(head []byte, r *Response) error {
 			return headErr(ErrMalformed, "bad status line")
 		}
 		r.Reason = line[13:]
+		// reason-phrase = *( HTAB / SP / VCHAR / obs-text ): it may be
+		// relayed to the client, so no controls.
+		for _, c := range r.Reason {
+			if c < ' ' && c != '\t' || c == 0x7f {
+				return headErr(ErrMalformed, "control character in reason phrase")
+			}
+		}
 	}
 	var err error
 	if r.Fields, err = parseFields(rest, r.Fields); err != nil {
