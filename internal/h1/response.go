@@ -70,6 +70,11 @@ func ParseResponse(head []byte, r *Response) error {
 	if err := scanFraming(r.Fields, &r.fr); err != nil {
 		return err
 	}
+	if r.fr.chunked && r.Minor == 0 {
+		// RFC 9112 section 6.1: Transfer-Encoding in a 1.0 message means
+		// its framing is faulty, from an upstream as from a client.
+		return headErr(ErrAmbiguousLength, "Transfer-Encoding in an HTTP/1.0 response")
+	}
 	r.ContentLength, r.Chunked, r.ConnTokens = r.fr.contentLength, r.fr.chunked, r.fr.connTokens
 	if r.Minor == 1 {
 		r.KeepAlive = !r.fr.close
