@@ -23,6 +23,7 @@ type BodyReader struct {
 	remaining int64 // bytes left in the body (LengthBody) or chunk (ChunkedBody)
 	inChunk   bool
 	done      bool
+	err       error // sticky: a broken body stays broken
 }
 
 // Reset prepares b to read a body of the given kind from br. length is the
@@ -42,11 +43,25 @@ func (b *BodyReader) Done() bool { return b.done }
 func (b *BodyReader) Kind() BodyKind { return b.kind }
 
 // Read reads body bytes; io.EOF marks the end of the body. A connection that
-// ends early gives io.ErrUnexpectedEOF.
+// ends early gives io.ErrUnexpectedEOF. After any other error every later
+// Read returns it again and Done stays false: parsing never resumes in the
+// middle of a broken body, where bytes after the damage could pass for a
+// clean end and leave the connection looking reusable.
 func (b *BodyReader) Read(p []byte) (int, error) {
 	if b.done {
 		return 0, io.EOF
 	}
+	if b.err != nil {
+		return 0, b.err
+	}
+	n, err := b.read(p)
+	if err != nil && err != io.EOF {
+		b.err = err
+	}
+	return n, err
+}
+
+func (b *BodyReader) read(p []byte) (int, error) {
 	switch b.kind {
 	case LengthBody:
 		if int64(len(p)) > b.remaining {
