@@ -201,7 +201,9 @@ func ParseRequest(head []byte, lim Limits, r *Request) error {
 		return headErr(ErrHost, "invalid Host header")
 	}
 	if authority != nil {
-		if !validHost(authority) {
+		// RFC 9110 section 4.2.1: an http(s) URI with an empty host is
+		// invalid and must be rejected.
+		if len(authority) == 0 || !validHost(authority) {
 			return headErr(ErrHost, "invalid authority in request target")
 		}
 		r.Host = authority
