@@ -1,0 +1,436 @@
+package proxy
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"io"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/skjold-dev/skjold/internal/h1"
+	"github.com/skjold-dev/skjold/internal/upstream"
+)
+
+var (
+	errBodyTooLarge = errors.New("request body too large")
+	// errClientBody: reading the request body from the client failed while
+	// streaming it to the upstream.
+	errClientBody = errors.New("reading the request body from the client failed")
+)
+
+// bufferBody reads the request body into ex.bodyBuf, up to the route's
+// buffer size. full reports whether the whole body fit; if not, the rest is
+// streamed from ex.body during the first try (which then cannot be
+// repeated).
+func (p *Proxy) bufferBody(ex *Exchange, r *Route) (full bool, err error) {
+	limit := r.BufferBytes
+	if cl := ex.Req.ContentLength; cl >= 0 && cl < limit {
+		limit = cl
+	}
+	b := ex.bodyBuf[:0]
+	for !ex.body.Done() && int64(len(b)) < limit {
+		if len(b) == cap(b) {
+			b = slices.Grow(b, int(min(limit-int64(len(b)), 32<<10)))
+		}
+		n, err := ex.body.Read(b[len(b):int(min(int64(cap(b)), limit))])
+		b = b[:len(b)+n]
+		if r.MaxBody > 0 && int64(len(b)) > r.MaxBody {
+			ex.bodyBuf = b
+			return false, errBodyTooLarge
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			ex.bodyBuf = b
+			return false, err
+		}
+	}
+	if !ex.body.Done() {
+		// A chunked body of exactly limit bytes: an empty read reaches
+		// its last chunk.
+		if _, err := ex.body.Read(nil); err != nil && err != io.EOF {
+			ex.bodyBuf = b
+			return false, err
+		}
+	}
+	ex.bodyBuf = b
+	return ex.body.Done(), nil
+}
+
+// writeRequest writes the request head and body to the upstream.
+func (p *Proxy) writeRequest(ex *Exchange, r *Route, c *upstream.Conn) error {
+	req := &ex.Req
+	w := c.BW
+	w.Write(req.Method)
+	w.WriteByte(' ')
+	path := ex.Path
+	if r.StripPrefix {
+		path = path[ex.PrefixLen:]
+		if len(path) == 0 {
+			path = slash
+		} else if path[0] != '/' {
+			// The prefix ended at a segment boundary, so this cannot
+			// happen; be safe anyway.
+			w.WriteByte('/')
+		}
+	}
+	w.Write(path)
+	if len(req.Query) > 0 {
+		w.WriteByte('?')
+		w.Write(req.Query)
+	}
+	w.WriteString(" HTTP/1.1\r\nHost: ")
+	w.Write(req.Host)
+	w.WriteString("\r\n")
+	for i := range req.Fields {
+		f := &req.Fields[i]
+		if skipRequestField(f.Name, req.ConnTokens) {
+			continue
+		}
+		w.Write(f.Name)
+		w.WriteString(": ")
+		w.Write(f.Value)
+		w.WriteString("\r\n")
+	}
+	w.WriteString("X-Forwarded-For: ")
+	if len(req.XFF) > 0 {
+		w.Write(req.XFF)
+		w.WriteString(", ")
+	}
+	w.WriteString(ex.RemoteIP)
+	w.WriteString("\r\nX-Forwarded-Proto: ")
+	w.WriteString(ex.Proto)
+	w.WriteString("\r\nX-Forwarded-Host: ")
+	w.Write(req.Host)
+	w.WriteString("\r\nX-Request-ID: ")
+	w.Write(ex.RequestID)
+	w.WriteString("\r\n")
+	if req.Upgrade {
+		for i := range req.Fields {
+			if h1.EqualFold(req.Fields[i].Name, "upgrade") {
+				w.WriteString("Connection: upgrade\r\nUpgrade: ")
+				w.Write(req.Fields[i].Value)
+				w.WriteString("\r\n")
+				break
+			}
+		}
+	}
+
+	streaming := req.HasBody() && !ex.body.Done()
+	switch {
+	case streaming && req.Chunked:
+		w.WriteString("Transfer-Encoding: chunked\r\n\r\n")
+	case req.HasBody() && !streaming:
+		w.WriteString("Content-Length: ")
+		var nb [20]byte
+		w.Write(strconv.AppendInt(nb[:0], int64(len(ex.bodyBuf)), 10))
+		w.WriteString("\r\n\r\n")
+	case req.ContentLength >= 0:
+		w.WriteString("Content-Length: ")
+		var nb [20]byte
+		w.Write(strconv.AppendInt(nb[:0], req.ContentLength, 10))
+		w.WriteString("\r\n\r\n")
+	default:
+		w.WriteString("\r\n")
+	}
+	if req.HasBody() {
+		if streaming && req.Chunked {
+			if err := h1.WriteChunk(w, ex.bodyBuf); err != nil {
+				return err
+			}
+		} else if _, err := w.Write(ex.bodyBuf); err != nil {
+			return err
+		}
+		if streaming {
+			if err := p.streamBody(ex, r, c, req.Chunked); err != nil {
+				return err
+			}
+		}
+	}
+	return w.Flush()
+}
+
+var slash = []byte("/")
+
+// streamBody copies the rest of a large request body to the upstream.
+func (p *Proxy) streamBody(ex *Exchange, r *Route, c *upstream.Conn, chunked bool) error {
+	bp := p.copyBufs.Get().(*[]byte)
+	defer p.copyBufs.Put(bp)
+	buf := *bp
+	total := int64(len(ex.bodyBuf))
+	for {
+		n, err := ex.body.Read(buf)
+		total += int64(n)
+		if r.MaxBody > 0 && total > r.MaxBody {
+			return errClientBody
+		}
+		if n > 0 {
+			c.SetWriteDeadline(time.Now().Add(r.Send))
+			var werr error
+			if chunked {
+				werr = h1.WriteChunk(c.BW, buf[:n])
+			} else {
+				_, werr = c.BW.Write(buf[:n])
+			}
+			if werr != nil {
+				return werr
+			}
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return errClientBody
+		}
+	}
+	if chunked {
+		return h1.WriteLastChunk(c.BW)
+	}
+	return nil
+}
+
+// skipRequestField reports whether a client header is not forwarded as is:
+// hop-by-hop headers, those the Connection header names, and the ones the
+// proxy writes itself.
+func skipRequestField(name []byte, connTokens [][]byte) bool {
+	if h1.IsHopByHop(name) {
+		return true
+	}
+	switch len(name) {
+	case 4:
+		if h1.EqualFold(name, "host") {
+			return true
+		}
+	case 6:
+		if h1.EqualFold(name, "expect") {
+			return true
+		}
+	case 12:
+		if h1.EqualFold(name, "x-request-id") {
+			return true
+		}
+	case 14:
+		if h1.EqualFold(name, "content-length") {
+			return true
+		}
+	case 15:
+		if h1.EqualFold(name, "x-forwarded-for") {
+			return true
+		}
+	case 16:
+		if h1.EqualFold(name, "x-forwarded-host") {
+			return true
+		}
+	case 17:
+		if h1.EqualFold(name, "x-forwarded-proto") {
+			return true
+		}
+	}
+	return listed(name, connTokens)
+}
+
+func listed(name []byte, tokens [][]byte) bool {
+	for _, t := range tokens {
+		if len(t) == len(name) && h1.EqualFold(name, lower(t)) {
+			return true
+		}
+	}
+	return false
+}
+
+// lower returns t if it is lower-case ASCII already, else a lower-case copy
+// (rare: Connection tokens are nearly always lower-case).
+func lower(t []byte) string {
+	for _, c := range t {
+		if 'A' <= c && c <= 'Z' {
+			b := make([]byte, len(t))
+			for i, c := range t {
+				if 'A' <= c && c <= 'Z' {
+					c += 'a' - 'A'
+				}
+				b[i] = c
+			}
+			return string(b)
+		}
+	}
+	return string(t)
+}
+
+// writeResponse streams the upstream's response to the client. reusable
+// says whether the upstream connection is positioned at its next response.
+// cerr is a client write failure, uerr an upstream read failure.
+func (p *Proxy) writeResponse(ex *Exchange, r *Route, c *upstream.Conn) (reusable bool, cerr, uerr error) {
+	resp := &ex.resp
+	req := &ex.Req
+	head := string(req.Method) == "HEAD"
+	kind := resp.ResponseBody(head)
+	w := ex.BW
+	ex.Status = resp.Status
+
+	// Status line and headers.
+	w.WriteString("HTTP/1.1 ")
+	var nb [20]byte
+	w.Write(strconv.AppendInt(nb[:0], int64(resp.Status), 10))
+	w.WriteByte(' ')
+	w.Write(resp.Reason)
+	w.WriteString("\r\n")
+	for i := range resp.Fields {
+		f := &resp.Fields[i]
+		if h1.IsHopByHop(f.Name) || h1.EqualFold(f.Name, "content-length") || listed(f.Name, resp.ConnTokens) {
+			continue
+		}
+		w.Write(f.Name)
+		w.WriteString(": ")
+		w.Write(f.Value)
+		w.WriteString("\r\n")
+	}
+	chunkOut := false
+	switch kind {
+	case h1.NoBody:
+		if resp.ContentLength >= 0 && resp.Status >= 200 && resp.Status != 204 {
+			// HEAD and 304 answers keep the length they describe.
+			w.WriteString("Content-Length: ")
+			w.Write(strconv.AppendInt(nb[:0], resp.ContentLength, 10))
+			w.WriteString("\r\n")
+		}
+	case h1.LengthBody:
+		w.WriteString("Content-Length: ")
+		w.Write(strconv.AppendInt(nb[:0], resp.ContentLength, 10))
+		w.WriteString("\r\n")
+	default:
+		if req.Minor == 1 {
+			chunkOut = true
+			w.WriteString("Transfer-Encoding: chunked\r\n")
+		} else {
+			// An HTTP/1.0 client learns the end of the body from the close.
+			ex.KeepAlive = false
+		}
+	}
+	switch {
+	case !ex.KeepAlive:
+		w.WriteString("Connection: close\r\n")
+	case req.Minor == 0:
+		w.WriteString("Connection: keep-alive\r\n")
+	}
+	if _, err := w.WriteString("\r\n"); err != nil {
+		return false, err, nil
+	}
+
+	if kind == h1.NoBody {
+		return resp.KeepAlive, w.Flush(), nil
+	}
+	ex.body.Reset(c.BR, kind, resp.ContentLength)
+	bp := p.copyBufs.Get().(*[]byte)
+	defer p.copyBufs.Put(bp)
+	buf := *bp
+	for first := true; ; first = false {
+		if !first {
+			c.SetReadDeadline(time.Now().Add(r.Response))
+		}
+		n, err := ex.body.Read(buf)
+		if n > 0 {
+			ex.BytesOut += int64(n)
+			var werr error
+			if chunkOut {
+				werr = h1.WriteChunk(w, buf[:n])
+			} else {
+				_, werr = w.Write(buf[:n])
+			}
+			if werr == nil && kind != h1.LengthBody {
+				// Streams (server-sent events, chunked APIs) go out as
+				// they come.
+				werr = w.Flush()
+			}
+			if werr != nil {
+				return false, werr, nil
+			}
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			if ex.clientGone.Load() {
+				return false, errors.New("client gone"), nil
+			}
+			return false, nil, err
+		}
+	}
+	if chunkOut {
+		h1.WriteLastChunk(w)
+	}
+	return resp.KeepAlive && kind != h1.CloseBody, w.Flush(), nil
+}
+
+// errorBody is the JSON every error answer carries.
+type errorBody struct {
+	Error     string `json:"error"`
+	Upstream  string `json:"upstream,omitempty"`
+	RequestID string `json:"request_id"`
+}
+
+// fail writes an error answer with a small JSON body.
+func (p *Proxy) fail(ex *Exchange, status int, class, msg string, retryAfter time.Duration) {
+	ex.Status, ex.ErrClass = status, class
+	WriteError(ex.BW, status, msg, ex.Upstream, string(ex.RequestID), retryAfter, ex.KeepAlive, string(ex.Req.Method) == "HEAD")
+}
+
+// WriteError writes a complete error response with a JSON body and flushes.
+func WriteError(w *bufio.Writer, status int, msg, upstreamName, requestID string, retryAfter time.Duration, keepAlive, head bool) error {
+	body, _ := json.Marshal(errorBody{Error: msg, Upstream: upstreamName, RequestID: requestID})
+	body = append(body, '\n')
+	w.WriteString("HTTP/1.1 ")
+	w.WriteString(strconv.Itoa(status))
+	w.WriteByte(' ')
+	w.WriteString(statusText(status))
+	w.WriteString("\r\nContent-Type: application/json\r\nContent-Length: ")
+	w.WriteString(strconv.Itoa(len(body)))
+	if retryAfter > 0 {
+		w.WriteString("\r\nRetry-After: ")
+		w.WriteString(strconv.FormatInt(int64((retryAfter+time.Second-1)/time.Second), 10))
+	}
+	if requestID != "" {
+		w.WriteString("\r\nX-Request-ID: ")
+		w.WriteString(requestID)
+	}
+	if !keepAlive {
+		w.WriteString("\r\nConnection: close")
+	}
+	w.WriteString("\r\n\r\n")
+	if !head {
+		w.Write(body)
+	}
+	return w.Flush()
+}
+
+func statusText(code int) string {
+	switch code {
+	case 400:
+		return "Bad Request"
+	case 404:
+		return "Not Found"
+	case 405:
+		return "Method Not Allowed"
+	case 408:
+		return "Request Timeout"
+	case 413:
+		return "Content Too Large"
+	case 414:
+		return "URI Too Long"
+	case 431:
+		return "Request Header Fields Too Large"
+	case 501:
+		return "Not Implemented"
+	case 502:
+		return "Bad Gateway"
+	case 503:
+		return "Service Unavailable"
+	case 504:
+		return "Gateway Timeout"
+	case 505:
+		return "HTTP Version Not Supported"
+	}
+	return "Error"
+}

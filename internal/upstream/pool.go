@@ -1,0 +1,132 @@
+package upstream
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"sync"
+	"time"
+)
+
+// Conn is a connection to a target, with its buffers. It is used by one
+// request at a time and goes back to its target's pool after a clean
+// response.
+type Conn struct {
+	net.Conn
+	BR *bufio.Reader
+	BW *bufio.Writer
+	// Reused is true when the connection came from the idle pool (so a
+	// failure before any response byte may just mean the target closed it
+	// while it was idle).
+	Reused   bool
+	target   *Target
+	idleFrom time.Time
+	requests int
+}
+
+// pool is a target's stack of idle connections: last in, first out, so the
+// warmest connection is reused and the coldest ones age out.
+type pool struct {
+	mu   sync.Mutex
+	idle []*Conn
+}
+
+func (p *pool) idleCount() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.idle)
+}
+
+// get pops the most recently used idle connection that is younger than
+// maxAge.
+func (p *pool) get(now time.Time, maxAge time.Duration) *Conn {
+	p.mu.Lock()
+	for n := len(p.idle); n > 0; n = len(p.idle) {
+		c := p.idle[n-1]
+		p.idle[n-1] = nil
+		p.idle = p.idle[:n-1]
+		if now.Sub(c.idleFrom) < maxAge {
+			p.mu.Unlock()
+			c.Reused = true
+			return c
+		}
+		// Everything below is older still.
+		stale := append([]*Conn(nil), p.idle...)
+		clear(p.idle)
+		p.idle = p.idle[:0]
+		p.mu.Unlock()
+		c.close()
+		for _, s := range stale {
+			s.close()
+		}
+		return nil
+	}
+	p.mu.Unlock()
+	return nil
+}
+
+// put keeps c for reuse if there is room, else closes it.
+func (p *pool) put(c *Conn, now time.Time, maxIdle int) {
+	c.idleFrom = now
+	p.mu.Lock()
+	if len(p.idle) < maxIdle {
+		p.idle = append(p.idle, c)
+		p.mu.Unlock()
+		return
+	}
+	p.mu.Unlock()
+	c.close()
+}
+
+// closeOlder closes idle connections idle for maxAge or longer (or all
+// of them when maxAge is 0).
+func (p *pool) closeOlder(now time.Time, maxAge time.Duration) {
+	p.mu.Lock()
+	var stale []*Conn
+	keep := p.idle[:0]
+	for _, c := range p.idle {
+		if maxAge == 0 || now.Sub(c.idleFrom) >= maxAge {
+			stale = append(stale, c)
+		} else {
+			keep = append(keep, c)
+		}
+	}
+	clear(p.idle[len(keep):])
+	p.idle = keep
+	p.mu.Unlock()
+	for _, c := range stale {
+		c.close()
+	}
+}
+
+var (
+	readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 8<<10) }}
+	writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 8<<10) }}
+)
+
+func (t *Target) dial(ctx context.Context, d *net.Dialer) (*Conn, error) {
+	nc, err := d.DialContext(ctx, "tcp", t.Addr)
+	if err != nil {
+		return nil, err
+	}
+	br := readerPool.Get().(*bufio.Reader)
+	br.Reset(nc)
+	bw := writerPool.Get().(*bufio.Writer)
+	bw.Reset(nc)
+	return &Conn{Conn: nc, BR: br, BW: bw, target: t}, nil
+}
+
+// close closes the connection and recycles its buffers.
+func (c *Conn) close() {
+	c.Conn.Close()
+	if c.BR != nil {
+		c.BR.Reset(nil)
+		readerPool.Put(c.BR)
+		c.BW.Reset(nil)
+		writerPool.Put(c.BW)
+		c.BR, c.BW = nil, nil
+	}
+}
+
+// Target is the target the connection belongs to.
+func (c *Conn) Target() *Target { return c.target }

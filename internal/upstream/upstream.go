@@ -1,0 +1,382 @@
+// Package upstream holds the pools of targets routes forward to: per-target
+// keepalive connections, passive health, bulkheads, load balancing (smooth
+// weighted round-robin, or least-requests with power of two choices), the
+// upstream's circuit breaker and its retry budget. Its state survives config
+// reloads through a Registry.
+package upstream
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/skjold-dev/skjold/internal/breaker"
+)
+
+// Balance policies.
+const (
+	RoundRobin   = "round_robin"
+	LeastRequest = "least_request"
+)
+
+// Settings configure an upstream; see config.Upstream for each field's
+// meaning and default.
+type Settings struct {
+	Balance            string
+	ConnectTimeout     time.Duration
+	MaxIdle            int
+	IdleTimeout        time.Duration
+	MaxRequestsPerConn int
+	MaxConcurrent      int
+	MaxQueue           int
+	QueueTimeout       time.Duration
+	MaxFails           int
+	FailTimeout        time.Duration
+	BreakerDisabled    bool
+	Breaker            breaker.Settings
+	RetryBudgetRatio   float64
+	RetryBudgetMin     int
+}
+
+// Member is a target's place in an upstream.
+type Member struct {
+	Addr   string
+	Weight int
+	Backup bool
+}
+
+type member struct {
+	t      *Target
+	weight int
+	backup bool
+	cw     int // smooth weighted round-robin's current weight
+}
+
+// Upstream is one snapshot of a pool of targets. A reload builds a new
+// Upstream that shares the old one's targets, breaker and budget.
+type Upstream struct {
+	Name string
+	set  Settings
+	// members: primaries first, then backups.
+	members  []member
+	nPrimary int
+	mu       sync.Mutex // guards members[].cw
+	dialer   net.Dialer
+
+	// Breaker is nil when disabled.
+	Breaker *breaker.Breaker
+	Budget  *RetryBudget
+}
+
+// Settings returns the upstream's settings.
+func (u *Upstream) Settings() *Settings { return &u.set }
+
+// Tried is a set of member indexes already attempted by one request.
+type Tried uint64
+
+func (t Tried) has(i int) bool { return i < 64 && t&(1<<uint(i)) != 0 }
+
+// With returns the set with member i added.
+func (t Tried) With(i int) Tried {
+	if i >= 64 {
+		return t
+	}
+	return t | 1<<uint(i)
+}
+
+// ErrNoHealthyTarget: every target is ejected, down or already tried.
+var ErrNoHealthyTarget = errors.New("no healthy target")
+
+// Pick chooses a target that is not in tried and is healthy: passive health
+// has not ejected it and active health does not say down. Backups are used
+// only when no primary qualifies. It returns the member index for Tried.
+func (u *Upstream) Pick(tried Tried, now time.Time) (*Target, int, error) {
+	ns := now.UnixNano()
+	if i := u.pick(0, u.nPrimary, tried, ns); i >= 0 {
+		return u.members[i].t, i, nil
+	}
+	if i := u.pick(u.nPrimary, len(u.members), tried, ns); i >= 0 {
+		return u.members[i].t, i, nil
+	}
+	return nil, -1, ErrNoHealthyTarget
+}
+
+func (u *Upstream) pick(lo, hi int, tried Tried, now int64) int {
+	if hi-lo == 1 {
+		if !tried.has(lo) && u.members[lo].t.eligible(now) {
+			return lo
+		}
+		return -1
+	}
+	if u.set.Balance == LeastRequest {
+		return u.pickLeast(lo, hi, tried, now)
+	}
+	// Smooth weighted round-robin, as nginx does it.
+	best, total := -1, 0
+	u.mu.Lock()
+	for i := lo; i < hi; i++ {
+		m := &u.members[i]
+		if tried.has(i) || !m.t.eligible(now) {
+			continue
+		}
+		m.cw += m.weight
+		total += m.weight
+		if best < 0 || m.cw > u.members[best].cw {
+			best = i
+		}
+	}
+	if best >= 0 {
+		u.members[best].cw -= total
+	}
+	u.mu.Unlock()
+	return best
+}
+
+// pickLeast is power of two choices: of two random eligible targets, the one
+// with fewer requests in flight per unit of weight.
+func (u *Upstream) pickLeast(lo, hi int, tried Tried, now int64) int {
+	var buf [64]int
+	ok := buf[:0]
+	for i := lo; i < hi; i++ {
+		if !tried.has(i) && u.members[i].t.eligible(now) {
+			ok = append(ok, i)
+		}
+	}
+	switch len(ok) {
+	case 0:
+		return -1
+	case 1:
+		return ok[0]
+	}
+	a := rand.IntN(len(ok))
+	b := rand.IntN(len(ok) - 1)
+	if b >= a {
+		b++
+	}
+	ma, mb := &u.members[ok[a]], &u.members[ok[b]]
+	if ma.t.inflight.Load()*int64(mb.weight) <= mb.t.inflight.Load()*int64(ma.weight) {
+		return ok[a]
+	}
+	return ok[b]
+}
+
+// Slot is a bulkhead slot held by one request.
+type Slot struct{ b *bulkhead }
+
+// Acquire takes a bulkhead slot on t (waiting in its bounded queue when
+// configured) and counts the request as in flight. Release must follow.
+func (u *Upstream) Acquire(t *Target, done <-chan struct{}) (Slot, error) {
+	b := t.bulk.Load()
+	if b != nil {
+		if err := b.acquire(done); err != nil {
+			return Slot{}, err
+		}
+	}
+	t.inflight.Add(1)
+	t.requests.Add(1)
+	return Slot{b}, nil
+}
+
+// Release ends what Acquire started.
+func (u *Upstream) Release(t *Target, s Slot) {
+	t.inflight.Add(-1)
+	if s.b != nil {
+		s.b.release()
+	}
+}
+
+// Conn returns a pooled connection to t, or dials a new one bounded by
+// connectTimeout (the upstream's when zero) and ctx.
+func (u *Upstream) Conn(ctx context.Context, t *Target, connectTimeout time.Duration, now time.Time) (*Conn, error) {
+	if c := t.pool.get(now, u.set.IdleTimeout); c != nil {
+		return c, nil
+	}
+	if connectTimeout <= 0 {
+		connectTimeout = u.set.ConnectTimeout
+	}
+	d := u.dialer
+	d.Timeout = connectTimeout
+	return t.dial(ctx, &d)
+}
+
+// Dial always opens a new connection (used after a pooled one turned out to
+// be closed by the target).
+func (u *Upstream) Dial(ctx context.Context, t *Target, connectTimeout time.Duration) (*Conn, error) {
+	if connectTimeout <= 0 {
+		connectTimeout = u.set.ConnectTimeout
+	}
+	d := u.dialer
+	d.Timeout = connectTimeout
+	return t.dial(ctx, &d)
+}
+
+// Done hands a connection back: reusable ones go to the idle pool, others
+// are closed.
+func (u *Upstream) Done(c *Conn, reusable bool, now time.Time) {
+	c.requests++
+	t := c.target
+	if !reusable || t.retired.Load() || u.set.MaxIdle <= 0 ||
+		u.set.MaxRequestsPerConn > 0 && c.requests >= u.set.MaxRequestsPerConn {
+		c.close()
+		return
+	}
+	c.Reused = false
+	t.pool.put(c, now, u.set.MaxIdle)
+}
+
+// ReportFailure applies the upstream's passive-health settings to t.
+func (u *Upstream) ReportFailure(t *Target, now time.Time) {
+	t.ReportFailure(now, u.set.MaxFails, u.set.FailTimeout)
+}
+
+// Targets lists the upstream's members in order.
+func (u *Upstream) Targets() []*Target {
+	ts := make([]*Target, len(u.members))
+	for i := range u.members {
+		ts[i] = u.members[i].t
+	}
+	return ts
+}
+
+// Stats is a point-in-time view of every target.
+func (u *Upstream) Stats(now time.Time) []TargetStats {
+	out := make([]TargetStats, len(u.members))
+	for i := range u.members {
+		m := &u.members[i]
+		out[i] = m.t.stats(now)
+		out[i].Weight, out[i].Backup = m.weight, m.backup
+	}
+	return out
+}
+
+// NextUp is when the earliest passively ejected target comes back, for a
+// Retry-After header when every target is down (zero if none is ejected).
+func (u *Upstream) NextUp(now time.Time) time.Time {
+	var next int64
+	for i := range u.members {
+		if d := u.members[i].t.downUntil.Load(); d > now.UnixNano() && (next == 0 || d < next) {
+			next = d
+		}
+	}
+	if next == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, next)
+}
+
+// Registry keeps the state that must survive reloads: targets (with their
+// pools and health), breakers and retry budgets, keyed by upstream name and
+// target address.
+type Registry struct {
+	mu  sync.Mutex
+	ups map[string]*shared
+}
+
+type shared struct {
+	breaker *breaker.Breaker
+	budget  *RetryBudget
+	targets map[string]*Target
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry { return &Registry{ups: map[string]*shared{}} }
+
+// Build makes an upstream snapshot from settings and members, reusing every
+// piece of state the registry already has for this name and these addresses.
+func (r *Registry) Build(name string, s Settings, members []Member) *Upstream {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	sh := r.ups[name]
+	if sh == nil {
+		sh = &shared{targets: map[string]*Target{}, budget: newRetryBudget()}
+		r.ups[name] = sh
+	}
+	if s.BreakerDisabled {
+		sh.breaker = nil
+	} else if sh.breaker == nil {
+		sh.breaker = breaker.New(s.Breaker)
+	} else {
+		sh.breaker.Update(s.Breaker)
+	}
+	sh.budget.configure(s.RetryBudgetRatio, s.RetryBudgetMin)
+	u := &Upstream{
+		Name:    name,
+		set:     s,
+		Breaker: sh.breaker,
+		Budget:  sh.budget,
+		dialer:  net.Dialer{KeepAlive: 30 * time.Second},
+	}
+	add := func(backup bool) {
+		for _, m := range members {
+			if m.Backup != backup {
+				continue
+			}
+			t := sh.targets[m.Addr]
+			if t == nil {
+				t = newTarget(m.Addr)
+				sh.targets[m.Addr] = t
+			}
+			t.retired.Store(false)
+			if b := t.bulk.Load(); !b.sameAs(s.MaxConcurrent, s.MaxQueue, s.QueueTimeout) {
+				t.bulk.Store(newBulkhead(s.MaxConcurrent, s.MaxQueue, s.QueueTimeout))
+			}
+			w := m.Weight
+			if w <= 0 {
+				w = 1
+			}
+			u.members = append(u.members, member{t: t, weight: w, backup: backup})
+		}
+	}
+	add(false)
+	u.nPrimary = len(u.members)
+	add(true)
+	return u
+}
+
+// Retain forgets the state of every upstream and target that live does not
+// contain, closing their idle connections; connections in use are closed
+// when their request ends.
+func (r *Registry) Retain(live []*Upstream) {
+	keep := map[string]map[*Target]bool{}
+	for _, u := range live {
+		m := keep[u.Name]
+		if m == nil {
+			m = map[*Target]bool{}
+			keep[u.Name] = m
+		}
+		for i := range u.members {
+			m[u.members[i].t] = true
+		}
+	}
+	r.mu.Lock()
+	var dead []*Target
+	for name, sh := range r.ups {
+		for addr, t := range sh.targets {
+			if !keep[name][t] {
+				dead = append(dead, t)
+				delete(sh.targets, addr)
+			}
+		}
+		if keep[name] == nil {
+			delete(r.ups, name)
+		}
+	}
+	r.mu.Unlock()
+	for _, t := range dead {
+		t.retired.Store(true)
+		t.pool.closeOlder(time.Time{}, 0)
+	}
+}
+
+// CloseIdle closes pooled connections idle longer than each upstream's idle
+// timeout. The gateway calls it periodically.
+func (r *Registry) CloseIdle(live []*Upstream, now time.Time) {
+	for _, u := range live {
+		for i := range u.members {
+			u.members[i].t.pool.closeOlder(now, u.set.IdleTimeout)
+		}
+	}
+}
