@@ -150,6 +150,9 @@ func (d *decoder) entries(n *yaml.Node, path string) []entry {
 	var own, merged []entry
 	seen := map[string]*yaml.Node{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
+		if !d.step(path) {
+			return nil
+		}
 		k, val := n.Content[i], n.Content[i+1]
 		if k.Kind == yaml.ScalarNode && k.ShortTag() == "!!merge" {
 			merged = append(merged, d.merge(val, path)...)

@@ -88,7 +88,9 @@ func (v validator) admin() {
 		}
 	}
 	if len(set) > 1 {
-		v.problemf("admin."+set[1], "set only one of token, token_file and token_env (found %s)", strings.Join(set, " and "))
+		// Blame the one further down the file.
+		slices.SortStableFunc(set, func(a, b string) int { return v.r.lineOf("admin."+a) - v.r.lineOf("admin."+b) })
+		v.problemf("admin."+set[len(set)-1], "set only one of token, token_file and token_env (found %s)", strings.Join(set, " and "))
 	}
 	if len(set) == 0 && !adminIsLocal(a.Listen) {
 		v.problemf("admin.listen", "%q can be reached from other machines, so admin calls must carry a token: set token_file or token_env, or listen on 127.0.0.1", a.Listen)
@@ -115,47 +117,53 @@ func adminIsLocal(listen string) bool {
 // addressConflicts reports two sockets that cannot both be bound: the same
 // host and port, or a wildcard host and any host on the same port.
 func (v validator) addressConflicts() {
-	type bound struct {
-		path, host string
+	type socket struct {
+		path, addr, host, port string
 	}
-	byPort := map[string][]bound{}
-	check := func(path, addr string) {
+	var all []socket
+	add := func(path, addr string) {
 		host, port, err := net.SplitHostPort(addr)
 		if err != nil || port == "0" || checkHostPort(addr, 0) != "" {
-			return
+			return // malformed (reported already) or a free port
 		}
 		if host == "localhost" {
 			host = "127.0.0.1"
 		}
 		if ip, err := netip.ParseAddr(host); err == nil {
+			host = ip.Unmap().String()
 			if ip.IsUnspecified() {
 				host = ""
-			} else {
-				host = ip.Unmap().String()
 			}
 		}
-		for _, b := range byPort[port] {
-			if b.host == host || b.host == "" || host == "" {
-				v.problemf(path, "%s is already bound by %s (line %d); two sockets cannot share an address", addr, b.path, v.r.lineOf(b.path))
-				return
-			}
-		}
-		byPort[port] = append(byPort[port], bound{path, host})
+		all = append(all, socket{path, addr, host, port})
 	}
-	// Check in file order so the later of two clashing entries is blamed.
-	type addr struct {
-		path, addr string
-	}
-	var all []addr
 	for _, name := range sortedKeys(v.c.Listeners) {
-		all = append(all, addr{keyPath("listeners", name) + ".address", v.c.Listeners[name].Address})
+		add(keyPath("listeners", name)+".address", v.c.Listeners[name].Address)
 	}
 	if !strings.HasPrefix(v.c.Admin.Listen, "unix:") {
-		all = append(all, addr{"admin.listen", v.c.Admin.Listen})
+		add("admin.listen", v.c.Admin.Listen)
 	}
-	slices.SortStableFunc(all, func(a, b addr) int { return v.r.lineOf(a.path) - v.r.lineOf(b.path) })
-	for _, a := range all {
-		check(a.path, a.addr)
+	// Blame the later of two clashing entries; an address the file does not
+	// spell out (the admin default) counts as first.
+	line := func(s socket) int {
+		if !v.r.isGiven(s.path) {
+			return 0
+		}
+		return v.r.lineOf(s.path)
+	}
+	slices.SortStableFunc(all, func(a, b socket) int { return line(a) - line(b) })
+	for i, s := range all {
+		for _, prev := range all[:i] {
+			if prev.port != s.port || (prev.host != s.host && prev.host != "" && s.host != "") {
+				continue
+			}
+			by := fmt.Sprintf("%s (line %d)", prev.path, line(prev))
+			if line(prev) == 0 {
+				by = fmt.Sprintf("%s (by default %s)", prev.path, prev.addr)
+			}
+			v.problemf(s.path, "%s clashes with %s, which is bound to %s; two sockets cannot share an address", s.addr, by, prev.addr)
+			break
+		}
 	}
 }
 
@@ -501,7 +509,9 @@ func matchKey(m Match) string {
 	methods := slices.Clone(m.Methods)
 	slices.Sort(methods)
 	methods = slices.Compact(methods)
-	return strings.Join(hosts, ",") + "\x00" + m.PathPrefix + "\x00" + strings.Join(methods, ",")
+	// The router treats "/api" and "/api/" as the same prefix.
+	prefix := strings.TrimSuffix(m.PathPrefix, "/")
+	return strings.Join(hosts, ",") + "\x00" + prefix + "\x00" + strings.Join(methods, ",")
 }
 
 // listenersOverlap reports whether two routes' listener lists share a
