@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"errors"
 	"io"
-	"strconv"
 )
 
 // ErrBadChunk is a malformed chunked body.
@@ -220,8 +219,17 @@ func WriteChunk(w *bufio.Writer, p []byte) error {
 	if len(p) == 0 {
 		return nil
 	}
-	var hex [16]byte
-	w.Write(strconv.AppendInt(hex[:0], int64(len(p)), 16))
+	// Write the size digit by digit: a scratch array passed to w.Write
+	// escapes (Write may hand it to the underlying writer), which cost an
+	// allocation per chunk.
+	n := len(p)
+	shift := 0
+	for n>>(shift+4) > 0 {
+		shift += 4
+	}
+	for ; shift >= 0; shift -= 4 {
+		w.WriteByte("0123456789abcdef"[n>>shift&0xf])
+	}
 	w.WriteString("\r\n")
 	w.Write(p)
 	_, err := w.WriteString("\r\n")
