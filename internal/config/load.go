@@ -117,7 +117,7 @@ func syntaxProblem(file string, err error) Problem {
 			}
 		}
 	}
-	p.Message = "invalid YAML: " + msg
+	p.Message = "invalid YAML: " + strings.ReplaceAll(msg, "\n", " ")
 	return p
 }
 

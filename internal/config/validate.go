@@ -36,7 +36,7 @@ func (v validator) problemf(path, format string, args ...any) {
 
 func (v validator) listeners() {
 	if len(v.c.Listeners) == 0 {
-		v.problemf("listeners", "at least one listener is required, for example:\n    listeners:\n      public:\n        address: 127.0.0.1:8080")
+		v.problemf("listeners", "at least one listener is required, such as listeners: {public: {address: 127.0.0.1:8080}}")
 		return
 	}
 	for _, name := range sortedKeys(v.c.Listeners) {
@@ -218,7 +218,7 @@ func validHostName(h string) bool {
 func (v validator) upstream(p, name string, u *Upstream) {
 	v.name(p, "upstream", name)
 	if len(u.Targets) == 0 {
-		v.problemf(p+".targets", "at least one target is required, such as:\n    targets:\n      - address: 127.0.0.1:9101")
+		v.problemf(p+".targets", "at least one target is required, such as targets: [{address: 127.0.0.1:9101}]")
 	}
 	seen := map[string]string{}
 	primaries := 0
