@@ -6,4 +6,5 @@ import "github.com/spf13/cobra"
 // `skjold --help` shows them. Each lives in its own file.
 var subcommands = []func(streams) *cobra.Command{
 	newCheck,
+	newImport,
 }

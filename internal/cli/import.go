@@ -1,0 +1,143 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/skjold-dev/skjold/internal/config"
+	"github.com/skjold-dev/skjold/internal/nginximport"
+)
+
+// maxImportBytes bounds the nginx file read; real ones are kilobytes.
+const maxImportBytes = 16 << 20
+
+// newImport builds `skjold import`, the parent of one subcommand per
+// configuration format Skjold can translate.
+func newImport(s streams) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "import",
+		Short: "Translate another proxy's configuration into a Skjold config",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withCode(2, fmt.Errorf("import needs a format, such as: skjold import nginx nginx.conf"))
+		},
+	}
+	cmd.AddCommand(newImportNginx(s))
+	return cmd
+}
+
+// newImportNginx builds `skjold import nginx FILE`.
+func newImportNginx(s streams) *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "nginx FILE",
+		Short: "Translate an nginx reverse-proxy configuration into Skjold YAML",
+		Long: "import nginx reads an nginx configuration (a whole nginx.conf, or a snippet of\n" +
+			"upstream and server blocks; \"-\" reads stdin) and writes the equivalent Skjold\n" +
+			"config as YAML to stdout, or to the file given with -o. nginx defaults that\n" +
+			"differ from Skjold's are written out, so the routes behave as they did.\n\n" +
+			"Every directive that cannot be translated faithfully is reported on stderr as\n" +
+			"file:line: directive: message; the exit status is still 0. An invalid nginx\n" +
+			"configuration exits 1 with the line of the problem.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := args[0]
+			src, err := readImport(s, name)
+			if err != nil {
+				return withCode(1, err)
+			}
+			if name == "-" {
+				name = "stdin"
+			}
+			cfg, warnings, err := nginximport.Convert(name, src)
+			nwarn := 0
+			for _, w := range warnings {
+				fmt.Fprintln(s.err, w)
+				if !w.Note {
+					nwarn++
+				}
+			}
+			if err != nil {
+				return withCode(1, err)
+			}
+			out, err := nginximport.Marshal(cfg)
+			if err != nil {
+				return withCode(1, err)
+			}
+			// The importer promises configs that load; check the bytes
+			// exactly as serve would read them.
+			if _, err := config.Parse("translation of "+name, out); err != nil {
+				return withCode(1, fmt.Errorf("import nginx: the translated config does not validate, which is a bug in the importer; please report it with the nginx file:\n%w", err))
+			}
+			if output == "" {
+				if _, err := s.out.Write(out); err != nil {
+					return withCode(1, fmt.Errorf("import nginx: write stdout: %w", err))
+				}
+			} else if err := writeFileAtomic(output, out); err != nil {
+				return withCode(1, err)
+			}
+			if nwarn > 0 {
+				fmt.Fprintf(s.err, "%s: review the warnings above before serving this config\n", count(nwarn, "warning"))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "", "write the YAML to this file instead of stdout")
+	return cmd
+}
+
+// readImport reads the nginx file, or stdin for "-".
+func readImport(s streams, name string) ([]byte, error) {
+	r := s.in
+	if name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, fmt.Errorf("import nginx: %w", err)
+		}
+		defer f.Close()
+		r = f
+	}
+	src, err := io.ReadAll(io.LimitReader(r, maxImportBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("import nginx: read %s: %w", name, err)
+	}
+	if len(src) > maxImportBytes {
+		return nil, fmt.Errorf("import nginx: %s is larger than %d MiB; is it the right file?", name, maxImportBytes>>20)
+	}
+	return src, nil
+}
+
+// writeFileAtomic replaces path with data so that a reader sees the old
+// file or the new one, never a partial write: temp file, fsync, rename.
+func writeFileAtomic(path string, data []byte) (err error) {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("import nginx: write %s: %w", path, err)
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if _, err := f.Write(data); err != nil {
+		return fmt.Errorf("import nginx: write %s: %w", path, err)
+	}
+	if err := f.Chmod(0o644); err != nil {
+		return fmt.Errorf("import nginx: write %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("import nginx: write %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("import nginx: write %s: %w", path, err)
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return fmt.Errorf("import nginx: write %s: %w", path, err)
+	}
+	return nil
+}

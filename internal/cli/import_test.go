@@ -1,0 +1,103 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/skjold-dev/skjold/internal/config"
+)
+
+func TestImportNginxFieldGuideWritesYAMLAndNoWarnings(t *testing.T) {
+	path := filepath.Join("..", "nginximport", "testdata", "fieldguide.conf")
+	code, out, errOut := runCLI(t, "import", "nginx", path)
+	if code != 0 || errOut != "" {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	if !strings.HasPrefix(out, "# Imported from the nginx configuration "+path+" ") {
+		t.Errorf("stdout does not start with the source comment:\n%s", out)
+	}
+	cfg, err := config.Parse("stdout", []byte(out))
+	if err != nil {
+		t.Fatalf("output does not load: %v\n%s", err, out)
+	}
+	if len(cfg.Routes) != 1 || cfg.Routes[0].Upstream != "backend_service" || cfg.Routes[0].Match.PathPrefix != "/api/v1/" {
+		t.Errorf("routes = %+v", cfg.Routes)
+	}
+}
+
+func TestImportNginxReportsWarningsOnStderrAndSucceeds(t *testing.T) {
+	path := writeFile(t, "nginx.conf", "server {\nlisten 8080;\ngzip on;\nlocation / { proxy_pass http://127.0.0.1:9000; }\n}\n")
+	code, out, errOut := runCLI(t, "import", "nginx", path)
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	want := path + ":3: gzip: not translated (Skjold does not compress)\n" +
+		"1 warning: review the warnings above before serving this config\n"
+	if errOut != want {
+		t.Errorf("stderr = %q, want %q", errOut, want)
+	}
+	if _, err := config.Parse("stdout", []byte(out)); err != nil {
+		t.Errorf("output does not load: %v", err)
+	}
+}
+
+func TestImportNginxParseErrorExitsOneWithTheLine(t *testing.T) {
+	path := writeFile(t, "nginx.conf", "server {\nlisten 80\n}\n")
+	code, out, errOut := runCLI(t, "import", "nginx", path)
+	if code != 1 || out != "" {
+		t.Fatalf("exit %d, stdout %q; want 1 and nothing", code, out)
+	}
+	if want := "skjold: " + path + ":3: unexpected \"}\": \"listen\" is missing its \";\"\n"; errOut != want {
+		t.Errorf("stderr = %q, want %q", errOut, want)
+	}
+}
+
+func TestImportNginxNothingToImportExitsOne(t *testing.T) {
+	path := writeFile(t, "nginx.conf", "server {\nlisten 80;\nlocation / { root /srv; }\n}\n")
+	code, out, errOut := runCLI(t, "import", "nginx", path)
+	if code != 1 || out != "" {
+		t.Fatalf("exit %d, stdout %q; want 1 and nothing", code, out)
+	}
+	if !strings.Contains(errOut, path+":3: location: /: no proxy_pass") || !strings.Contains(errOut, "no location with proxy_pass") {
+		t.Errorf("stderr = %q", errOut)
+	}
+}
+
+func TestImportNginxOutputFileLoadsWithCheck(t *testing.T) {
+	src := writeFile(t, "nginx.conf", "upstream app { server 127.0.0.1:9000; server 127.0.0.1:9001; }\nserver { listen 127.0.0.1:8080; location / { proxy_pass http://app; } }\n")
+	dst := filepath.Join(t.TempDir(), "skjold.yaml")
+	code, out, errOut := runCLI(t, "import", "nginx", src, "-o", dst)
+	if code != 0 || out != "" || errOut != "" {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	if code, out, errOut := runCLI(t, "check", "-c", dst); code != 0 {
+		t.Fatalf("check: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	entries, _ := os.ReadDir(filepath.Dir(dst))
+	if len(entries) != 1 {
+		t.Errorf("the output directory holds %d files, want only the output (no temp files left)", len(entries))
+	}
+}
+
+func TestImportNginxReadsStdin(t *testing.T) {
+	var out, errOut bytes.Buffer
+	in := strings.NewReader("server { listen 80; location / { proxy_pass http://127.0.0.1:9000; } }")
+	code := Run(context.Background(), []string{"import", "nginx", "-"}, in, &out, &errOut)
+	if code != 0 || errOut.Len() != 0 {
+		t.Fatalf("exit %d, stderr %q", code, errOut.String())
+	}
+	if !strings.HasPrefix(out.String(), "# Imported from the nginx configuration stdin ") {
+		t.Errorf("stdout = %q", out.String())
+	}
+}
+
+func TestImportNginxMissingFileExitsOne(t *testing.T) {
+	code, _, errOut := runCLI(t, "import", "nginx", filepath.Join(t.TempDir(), "absent.conf"))
+	if code != 1 || !strings.Contains(errOut, "no such file") {
+		t.Errorf("exit %d, stderr %q", code, errOut)
+	}
+}

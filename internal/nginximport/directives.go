@@ -1,0 +1,297 @@
+package nginximport
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// level is the nginx context a directive appears in.
+type level int
+
+const (
+	levelHTTP level = iota
+	levelServer
+	levelLocation
+)
+
+// nginx's defaults for the proxy directives whose Skjold defaults differ;
+// Convert writes them out so the imported routes behave as nginx did.
+const (
+	nginxConnectTimeout = 60 * time.Second
+	nginxReadTimeout    = 60 * time.Second
+	nginxSendTimeout    = 60 * time.Second
+	nginxMaxBodyBytes   = 1 << 20
+)
+
+// settings are the directives nginx inherits from http to server to
+// location unless a lower level sets them again. nil means "not set here or
+// above": nginx's default applies.
+type settings struct {
+	connect, read, send *time.Duration
+	next                *nextUpstream
+	tries               *int
+	nextTimeout         *time.Duration
+	maxBody             *int64
+	// Client-side timeouts, taken per listener from its default server.
+	keepaliveTimeout, headerTimeout *time.Duration
+}
+
+// nextUpstream is a parsed proxy_next_upstream.
+type nextUpstream struct {
+	off           bool
+	on            []string
+	nonIdempotent bool
+}
+
+// common handles the directives that may appear at several levels: the
+// inherited proxy settings, proxy_set_header and proxy_http_version, include
+// and everything Convert does not translate. seen holds the names already
+// set in this block, since nginx rejects most directives given twice.
+func (c *converter) common(d *directive, set *settings, seen map[string]bool, lvl level) error {
+	switch d.name {
+	case "proxy_connect_timeout", "proxy_read_timeout", "proxy_send_timeout",
+		"proxy_next_upstream_timeout", "proxy_next_upstream", "proxy_next_upstream_tries",
+		"client_max_body_size", "keepalive_timeout", "client_header_timeout":
+		if d.isBlock {
+			return c.errorf(d, "%q takes no block", d.name)
+		}
+		if seen[d.name] {
+			return c.errorf(d, "%q directive is duplicate", d.name)
+		}
+		seen[d.name] = true
+		return c.setting(d, set, lvl)
+	case "proxy_set_header":
+		return c.proxySetHeader(d)
+	case "proxy_http_version":
+		if err := c.args(d, 1, 1); err != nil {
+			return err
+		}
+		switch d.args[0] {
+		case "1.1":
+			// What Skjold always speaks to upstreams.
+		case "1.0":
+			c.warn(d, "not translated (Skjold always speaks HTTP/1.1 to upstreams, with keepalive)")
+		default:
+			return c.errorf(d, "invalid value %q: expected 1.0 or 1.1", d.args[0])
+		}
+		return nil
+	case "include":
+		c.warn(d, "%s: not followed; import the included file separately or paste its contents here", strings.Join(d.args, " "))
+		return nil
+	}
+	if d.isBlock {
+		c.warn(d, "block not translated (%s); its contents are ignored", reason(d.name))
+		return nil
+	}
+	c.warn(d, "not translated (%s)", reason(d.name))
+	return nil
+}
+
+// setting parses one inherited directive into set.
+func (c *converter) setting(d *directive, set *settings, lvl level) error {
+	timeArg := func() (*time.Duration, error) {
+		if err := c.args(d, 1, 1); err != nil {
+			return nil, err
+		}
+		v, err := parseTime(d.args[0])
+		if err != nil {
+			return nil, c.errorf(d, "%v", err)
+		}
+		return &v, nil
+	}
+	var err error
+	switch d.name {
+	case "proxy_connect_timeout":
+		set.connect, err = timeArg()
+		if err == nil && *set.connect == 0 {
+			err = c.errorf(d, "a zero timeout is not valid")
+		}
+	case "proxy_read_timeout":
+		set.read, err = timeArg()
+		if err == nil && *set.read == 0 {
+			err = c.errorf(d, "a zero timeout is not valid")
+		}
+	case "proxy_send_timeout":
+		set.send, err = timeArg()
+		if err == nil && *set.send == 0 {
+			err = c.errorf(d, "a zero timeout is not valid")
+		}
+	case "proxy_next_upstream_timeout":
+		set.nextTimeout, err = timeArg()
+	case "proxy_next_upstream_tries":
+		if err := c.args(d, 1, 1); err != nil {
+			return err
+		}
+		n, perr := parseCount(d.args[0])
+		if perr != nil || n > 1000 {
+			return c.errorf(d, "invalid number of tries %q", d.args[0])
+		}
+		v := int(n)
+		set.tries = &v
+	case "proxy_next_upstream":
+		set.next, err = c.nextUpstream(d)
+	case "client_max_body_size":
+		if err := c.args(d, 1, 1); err != nil {
+			return err
+		}
+		n, perr := parseSize(d.args[0])
+		if perr != nil {
+			return c.errorf(d, "%v", perr)
+		}
+		set.maxBody = &n
+	case "keepalive_timeout":
+		if lvl == levelLocation {
+			c.warn(d, "not translated in a location (Skjold sets the client idle timeout per listener)")
+			return nil
+		}
+		if err := c.args(d, 1, 2); err != nil {
+			return err
+		}
+		v, perr := parseTime(d.args[0])
+		if perr != nil {
+			return c.errorf(d, "%v", perr)
+		}
+		if v == 0 {
+			c.warn(d, "keepalive_timeout 0 (no client keepalive) is not translated; Skjold keeps client connections open for its default idle timeout")
+			return nil
+		}
+		if len(d.args) == 2 {
+			c.warn(d, "the second value (the Keep-Alive response header) is not translated")
+		}
+		set.keepaliveTimeout = &v
+	case "client_header_timeout":
+		if lvl == levelLocation {
+			return c.errorf(d, "%q directive is not allowed in a location", d.name)
+		}
+		set.headerTimeout, err = timeArg()
+		if err == nil && *set.headerTimeout == 0 {
+			err = c.errorf(d, "a zero timeout is not valid")
+		}
+	}
+	return err
+}
+
+// nextUpstream parses proxy_next_upstream's conditions.
+func (c *converter) nextUpstream(d *directive) (*nextUpstream, error) {
+	if err := c.args(d, 1, -1); err != nil {
+		return nil, err
+	}
+	n := &nextUpstream{}
+	var dropped []string
+	for _, a := range d.args {
+		switch a {
+		case "off":
+			n.off = true
+		case "error", "timeout", "http_500", "http_502", "http_503", "http_504", "http_429":
+			if !slices.Contains(n.on, a) {
+				n.on = append(n.on, a)
+			}
+		case "non_idempotent":
+			n.nonIdempotent = true
+		case "invalid_header", "http_403", "http_404", "updating":
+			dropped = append(dropped, a)
+		default:
+			return nil, c.errorf(d, "invalid value %q", a)
+		}
+	}
+	if len(dropped) > 0 && !n.off {
+		c.warn(d, "%s: not translated (Skjold retries on error, timeout, http_500, http_502, http_503, http_504 and http_429)", strings.Join(dropped, ", "))
+	}
+	return n, nil
+}
+
+// proxySetHeader accepts the headers Skjold already sends and warns about
+// the rest.
+func (c *converter) proxySetHeader(d *directive) error {
+	if err := c.args(d, 2, 2); err != nil {
+		return err
+	}
+	name, value := strings.ToLower(d.args[0]), d.args[1]
+	switch {
+	case name == "connection" && value == "":
+		// Skjold manages upstream connections itself and never forwards the
+		// client's Connection header, which is what this line asks nginx for.
+	case name == "host" && (value == "$host" || value == "$http_host"):
+		c.note(d, "Host %s: Skjold forwards the client's Host header by default", value)
+	case name == "x-forwarded-for" && (value == "$proxy_add_x_forwarded_for" || value == "$remote_addr"):
+		c.note(d, "X-Forwarded-For %s: Skjold sets X-Forwarded-For by default", value)
+	case name == "x-real-ip" && value == "$remote_addr":
+		c.note(d, "X-Real-IP %s: Skjold sets X-Real-IP by default", value)
+	default:
+		c.warn(d, "%s %q: not translated (Skjold does not set custom request headers)", d.args[0], value)
+	}
+	return nil
+}
+
+// args checks the argument count; max < 0 means no upper bound.
+func (c *converter) args(d *directive, lo, hi int) error {
+	if d.isBlock {
+		return c.errorf(d, "%q takes no block", d.name)
+	}
+	if len(d.args) < lo || (hi >= 0 && len(d.args) > hi) {
+		return c.errorf(d, "invalid number of arguments in %q directive", d.name)
+	}
+	return nil
+}
+
+// reason says why a directive is not translated, for the warning.
+func reason(name string) string {
+	switch {
+	case strings.HasPrefix(name, "gzip"), name == "brotli":
+		return "Skjold does not compress"
+	case strings.HasPrefix(name, "ssl"), strings.HasPrefix(name, "proxy_ssl"), name == "http2":
+		return "Skjold does not terminate or originate TLS"
+	case strings.HasPrefix(name, "proxy_cache"), strings.HasPrefix(name, "proxy_store"),
+		name == "expires", name == "etag":
+		return "Skjold does not cache"
+	case name == "root", name == "alias", name == "index", name == "try_files", name == "autoindex",
+		name == "sendfile", name == "tcp_nopush", name == "open_file_cache", name == "types",
+		name == "default_type":
+		return "Skjold does not serve files"
+	case name == "return", name == "rewrite", name == "if", name == "set", name == "map",
+		name == "error_page", name == "proxy_intercept_errors":
+		return "Skjold does not rewrite requests or answer them itself"
+	case strings.HasPrefix(name, "limit_"):
+		return "Skjold does not rate-limit clients; see max_concurrent and retry_budget"
+	case name == "allow", name == "deny", strings.HasPrefix(name, "auth_"):
+		return "Skjold does not do access control"
+	case name == "add_header", name == "more_set_headers", name == "proxy_hide_header",
+		name == "proxy_pass_header", name == "proxy_redirect", name == "proxy_cookie_domain",
+		name == "proxy_cookie_path":
+		return "Skjold passes response headers through unchanged"
+	case strings.HasPrefix(name, "proxy_buffer"), name == "proxy_buffers", name == "proxy_busy_buffers_size",
+		name == "proxy_request_buffering", name == "proxy_max_temp_file_size", name == "proxy_temp_path",
+		name == "client_body_buffer_size":
+		return "Skjold streams bodies and sizes its buffers itself"
+	case name == "access_log", name == "error_log", name == "log_format":
+		return "Skjold writes one JSON access log, configured under access_log"
+	case name == "resolver", name == "resolver_timeout":
+		return "Skjold resolves upstream names with the system resolver"
+	case name == "stream", name == "mail", name == "grpc_pass", name == "fastcgi_pass",
+		name == "uwsgi_pass", name == "scgi_pass", name == "memcached_pass":
+		return "Skjold proxies HTTP only"
+	case name == "events", name == "worker_processes", name == "worker_connections",
+		name == "worker_rlimit_nofile", name == "user", name == "pid", name == "daemon",
+		name == "load_module", name == "env", name == "pcre_jit", name == "master_process":
+		return "nginx process setting; Skjold has no equivalent"
+	}
+	return "no Skjold equivalent"
+}
+
+func (c *converter) warn(d *directive, format string, args ...any) {
+	c.warnings = append(c.warnings, Warning{File: c.file, Line: d.line, Directive: d.name, Message: fmt.Sprintf(format, args...)})
+}
+
+func (c *converter) note(d *directive, format string, args ...any) {
+	c.warnings = append(c.warnings, Warning{File: c.file, Line: d.line, Directive: d.name, Message: fmt.Sprintf(format, args...), Note: true})
+}
+
+func (c *converter) errorf(d *directive, format string, args ...any) error {
+	return &Error{File: c.file, Line: d.line, Message: d.name + ": " + fmt.Sprintf(format, args...)}
+}
+
+func (c *converter) notAllowed(d *directive) error {
+	return &Error{File: c.file, Line: d.line, Message: fmt.Sprintf("%q directive is not allowed here", d.name)}
+}
