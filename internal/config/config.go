@@ -32,7 +32,8 @@ type Config struct {
 
 // Listener is one client-facing socket.
 type Listener struct {
-	// Address to listen on, host:port. Required.
+	// Address to listen on, host:port; an empty host means every
+	// interface, port 0 a free port. Required.
 	Address string `yaml:"address,omitempty"`
 	// ReadHeaderTimeout bounds how long a client may take to send a request
 	// head; trickling clients are cut after it. Default 10s.
@@ -50,7 +51,8 @@ type Listener struct {
 // Admin configures the admin API listener.
 type Admin struct {
 	// Listen is host:port or unix:/path/to/socket. Default 127.0.0.1:9901.
-	// A non-loopback address is refused unless Token (or TokenFile) is set.
+	// A non-loopback address is refused unless Token, TokenFile or TokenEnv
+	// is set; at most one of the three may be.
 	Listen string `yaml:"listen,omitempty"`
 	// Token, when set, must be sent as "Authorization: Bearer <token>" on
 	// every admin call. Prefer TokenFile or TokenEnv. Default: none.
@@ -205,8 +207,9 @@ type RetryBudget struct {
 
 // Route maps matching requests to an upstream.
 type Route struct {
-	// Name identifies the route in logs and metrics. Default: its path
-	// prefix (and hosts).
+	// Name identifies the route in logs and metrics; unique. Default: its
+	// hosts and path prefix ("api.example.com/api/"), made unique with its
+	// methods or a counter if another route has that name.
 	Name string `yaml:"name,omitempty"`
 	// Match selects requests.
 	Match Match `yaml:"match,omitempty"`
@@ -229,7 +232,8 @@ type Route struct {
 	Listeners []string `yaml:"listeners,omitempty"`
 	// DataClasses the route carries (for the residency policy).
 	DataClasses []string `yaml:"data_classes,omitempty"`
-	// Line is where the route starts in its file, for messages.
+	// Line is where the route starts in its file, for messages; set by
+	// Parse.
 	Line int `yaml:"-"`
 }
 
@@ -238,21 +242,22 @@ type Match struct {
 	// PathPrefix matches on segment boundaries: "/api/v1" and "/api/v1/"
 	// both match "/api/v1/x" and never "/api/v1evil". Default "/".
 	PathPrefix string `yaml:"path_prefix,omitempty"`
-	// Hosts the route answers for; "*.example.com" matches one or more
-	// leading labels. Default: any host.
+	// Hosts the route answers for, without port; "*.example.com" matches
+	// one or more leading labels. Parse lower-cases them. Default: any host.
 	Hosts []string `yaml:"hosts,omitempty"`
-	// Methods the route accepts; others fall through to later routes.
-	// Default: any method.
+	// Methods the route accepts, upper case; others fall through to later
+	// routes. Default: any method.
 	Methods []string `yaml:"methods,omitempty"`
 }
 
 // Timeouts bound each phase of a proxied request.
 type Timeouts struct {
 	// Connect overrides the upstream's connect timeout for this route.
+	// Default: the upstream's ConnectTimeout.
 	Connect Duration `yaml:"connect,omitempty"`
 	// Response bounds one try: from sending the request until the response
 	// head arrives, and between reads of the body (nginx's
-	// proxy_read_timeout). Default 30s.
+	// proxy_read_timeout). At most Total. Default 30s.
 	Response Duration `yaml:"response,omitempty"`
 	// Send bounds writing the request to the upstream between writes
 	// (nginx's proxy_send_timeout). Default 30s.
