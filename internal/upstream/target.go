@@ -114,6 +114,10 @@ func (t *Target) SetActive(up bool) {
 	}
 }
 
+// ResetActive forgets the active health verdict (the upstream no longer
+// has a health check).
+func (t *Target) ResetActive() { t.active.Store(activeUnknown) }
+
 // ActiveState is "unknown", "up" or "down".
 func (t *Target) ActiveState() string {
 	switch t.active.Load() {

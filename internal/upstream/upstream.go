@@ -336,6 +336,16 @@ func (r *Registry) Build(name string, s Settings, members []Member) *Upstream {
 	return u
 }
 
+// Target returns the target for an upstream name and address, or nil.
+func (r *Registry) Target(upstreamName, addr string) *Target {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if sh := r.ups[upstreamName]; sh != nil {
+		return sh.targets[addr]
+	}
+	return nil
+}
+
 // Retain forgets the state of every upstream and target that live does not
 // contain, closing their idle connections; connections in use are closed
 // when their request ends.

@@ -1,0 +1,241 @@
+// Package gateway is Skjold's server: it owns the listeners and client
+// connections, reads each request, matches it to a route and hands it to the
+// proxy, and swaps config snapshots atomically on reload while keeping every
+// upstream's health, breaker and connection state.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/skjold-dev/skjold/internal/breaker"
+	"github.com/skjold-dev/skjold/internal/config"
+	"github.com/skjold-dev/skjold/internal/health"
+	"github.com/skjold-dev/skjold/internal/proxy"
+	"github.com/skjold-dev/skjold/internal/upstream"
+)
+
+// Options configure a Gateway.
+type Options struct {
+	// Logger receives operational messages. Required.
+	Logger *slog.Logger
+	// AccessLog receives one record per request; nil disables it (the
+	// config's access_log section decides whether the CLI passes one).
+	AccessLog *slog.Logger
+	// Registerer receives the gateway's metrics; nil means a private
+	// registry.
+	Registerer prometheus.Registerer
+	// HealthClient is used for active health checks; nil builds one.
+	HealthClient *http.Client
+	// WatchAfter is passed to the proxy (see proxy.Proxy.WatchAfter).
+	WatchAfter time.Duration
+}
+
+// Gateway is a running gateway. Create it with New, give it a config with
+// Apply, and run it with Serve.
+type Gateway struct {
+	log       *slog.Logger
+	accessLog *slog.Logger
+	proxy     *proxy.Proxy
+	registry  *upstream.Registry
+	metrics   *metrics
+	healthCli *http.Client
+
+	snap atomic.Pointer[snapshot]
+
+	// mu serialises reloads and target switches and guards what follows.
+	mu            sync.Mutex
+	applyMu       sync.Mutex
+	listeners     map[string]*listener // by address
+	checkers      map[string]*health.Checker
+	routeBreakers map[string]*breaker.Breaker
+	overrides     map[string][]upstream.Member
+	version       int
+
+	conns    connSet
+	ctx      context.Context // set by Serve; owns health checkers and janitor
+	closing  atomic.Bool
+	serveErr chan error
+	ready    atomic.Bool
+}
+
+// New returns a gateway with no config yet.
+func New(o Options) *Gateway {
+	reg := o.Registerer
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	p := proxy.New()
+	p.WatchAfter = o.WatchAfter
+	hc := o.HealthClient
+	if hc == nil {
+		hc = &http.Client{Transport: &http.Transport{
+			Proxy:             nil,
+			DisableKeepAlives: true,
+			DialContext:       (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
+		}}
+	}
+	g := &Gateway{
+		log:           o.Logger,
+		accessLog:     o.AccessLog,
+		proxy:         p,
+		registry:      upstream.NewRegistry(),
+		healthCli:     hc,
+		listeners:     map[string]*listener{},
+		checkers:      map[string]*health.Checker{},
+		routeBreakers: map[string]*breaker.Breaker{},
+		overrides:     map[string][]upstream.Member{},
+		serveErr:      make(chan error, 1),
+	}
+	g.metrics = newMetrics(reg, g)
+	return g
+}
+
+// ErrRejected wraps a config that failed validation on reload; the running
+// config keeps serving.
+var ErrRejected = errors.New("config rejected; the running config keeps serving")
+
+// Apply validates nothing (the config package did) and swaps cfg in: it
+// builds a snapshot, opens new listeners, starts or updates health checks,
+// swaps atomically, then closes listeners the config no longer has. On error
+// the old snapshot stays in place.
+func (g *Gateway) Apply(cfg *config.Config) error {
+	g.applyMu.Lock()
+	defer g.applyMu.Unlock()
+	g.mu.Lock()
+	overrides := make(map[string][]upstream.Member, len(g.overrides))
+	for name, m := range g.overrides {
+		if _, ok := cfg.Upstreams[name]; ok {
+			overrides[name] = m
+		}
+	}
+	g.mu.Unlock()
+	s, err := g.build(cfg, overrides)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrRejected, err)
+	}
+	if err := g.openListeners(cfg); err != nil {
+		return fmt.Errorf("%w: %w", ErrRejected, err)
+	}
+	g.syncHealth(cfg, s)
+	old := g.snap.Swap(s)
+	g.mu.Lock()
+	g.version++
+	g.overrides = overrides
+	g.mu.Unlock()
+	g.closeStaleListeners(cfg)
+	g.registry.Retain(s.upstreamList())
+	g.ready.Store(true)
+	if old != nil {
+		g.log.Info("config reloaded", "version", cfg.Version, "source", cfg.Source,
+			"routes", len(cfg.Routes), "upstreams", len(cfg.Upstreams))
+	}
+	return nil
+}
+
+// Reload loads a config from src and applies it, counting the result.
+func (g *Gateway) Reload(ctx context.Context, src config.Source) (string, error) {
+	cfg, err := src.Load(ctx)
+	if err == nil {
+		err = g.Apply(cfg)
+	}
+	if err != nil {
+		g.metrics.reloads.WithLabelValues("rejected").Inc()
+		return "", err
+	}
+	g.metrics.reloads.WithLabelValues("applied").Inc()
+	return cfg.Version, nil
+}
+
+// syncHealth starts, updates or stops the active health checkers so they
+// match cfg, keeping the state of every target that is still probed.
+func (g *Gateway) syncHealth(cfg *config.Config, s *snapshot) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for name, uc := range cfg.Upstreams {
+		u := s.upstreams[name]
+		if uc.HealthCheck == nil {
+			if c := g.checkers[name]; c != nil {
+				c.Stop()
+				delete(g.checkers, name)
+				for _, t := range u.Targets() {
+					t.ResetActive()
+				}
+			}
+			continue
+		}
+		spec := healthSpec(uc.HealthCheck)
+		c := g.checkers[name]
+		if c == nil {
+			name := name
+			c = health.New(name, spec, g.healthCli, g.log, func(addr string, st health.State) {
+				g.onHealth(name, addr, st)
+			})
+			g.checkers[name] = c
+			if g.ctx != nil {
+				c.Start(g.ctx)
+			}
+		} else {
+			c.Update(spec)
+		}
+		addrs := make([]string, 0, len(u.Targets()))
+		for _, t := range u.Targets() {
+			addrs = append(addrs, t.Addr)
+		}
+		c.Sync(addrs)
+	}
+	for name, c := range g.checkers {
+		if _, ok := cfg.Upstreams[name]; !ok {
+			c.Stop()
+			delete(g.checkers, name)
+		}
+	}
+}
+
+func (g *Gateway) onHealth(upstreamName, addr string, st health.State) {
+	t := g.registry.Target(upstreamName, addr)
+	if t == nil {
+		return
+	}
+	switch st {
+	case health.Up:
+		t.SetActive(true)
+		g.log.Info("target passed its health check", "upstream", upstreamName, "target", addr)
+	case health.Down:
+		t.SetActive(false)
+		g.log.Warn("target failed its health check", "upstream", upstreamName, "target", addr)
+	}
+}
+
+func healthSpec(h *config.HealthCheck) health.Spec {
+	ranges, _ := health.ParseStatusRanges(h.ExpectStatus)
+	return health.Spec{
+		Path:     h.Path,
+		Interval: h.Interval.D(),
+		Timeout:  h.Timeout.D(),
+		Expect:   ranges,
+		Rise:     h.Rise,
+		Fall:     h.Fall,
+		Host:     h.Host,
+	}
+}
+
+// Ready reports whether a config is loaded and its listeners are up.
+func (g *Gateway) Ready() bool { return g.ready.Load() && !g.closing.Load() }
+
+// Config returns the config in force.
+func (g *Gateway) Config() *config.Config {
+	if s := g.snap.Load(); s != nil {
+		return s.cfg
+	}
+	return nil
+}

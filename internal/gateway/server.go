@@ -1,0 +1,459 @@
+package gateway
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/skjold-dev/skjold/internal/config"
+	"github.com/skjold-dev/skjold/internal/h1"
+	"github.com/skjold-dev/skjold/internal/proxy"
+	"github.com/skjold-dev/skjold/internal/route"
+)
+
+// listener is one bound client socket. Its name can change on reload while
+// the socket stays open.
+type listener struct {
+	name atomic.Pointer[string]
+	addr string
+	ln   net.Listener
+	done chan struct{} // closed when the accept loop has ended
+}
+
+// listenerSettings are a listener's limits, resolved from the config.
+type listenerSettings struct {
+	readHeader time.Duration
+	idle       time.Duration
+	maxHeader  int
+	maxURI     int
+}
+
+func settingsFor(cfg *config.Config, name string) listenerSettings {
+	l := cfg.Listeners[name]
+	if l == nil {
+		return listenerSettings{readHeader: config.DefaultReadHeaderTimeout, idle: config.DefaultIdleTimeout,
+			maxHeader: config.DefaultMaxHeaderBytes, maxURI: config.DefaultMaxURIBytes}
+	}
+	return listenerSettings{readHeader: l.ReadHeaderTimeout.D(), idle: l.IdleTimeout.D(),
+		maxHeader: int(l.MaxHeaderBytes), maxURI: int(l.MaxURIBytes)}
+}
+
+// openListeners binds every listener address in cfg that is not bound yet.
+// Already bound addresses are kept (and renamed if needed), so a reload
+// never closes a socket that stays in the config.
+func (g *Gateway) openListeners(cfg *config.Config) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var opened []*listener
+	for name, lc := range cfg.Listeners {
+		if l := g.listeners[lc.Address]; l != nil {
+			n := name
+			l.name.Store(&n)
+			continue
+		}
+		ln, err := net.Listen("tcp", lc.Address)
+		if err != nil {
+			for _, l := range opened {
+				l.ln.Close()
+				delete(g.listeners, l.addr)
+			}
+			return fmt.Errorf("listener %s: %w", name, err)
+		}
+		l := &listener{addr: lc.Address, ln: ln, done: make(chan struct{})}
+		n := name
+		l.name.Store(&n)
+		opened = append(opened, l)
+		g.listeners[lc.Address] = l
+	}
+	if g.ctx != nil {
+		for _, l := range opened {
+			go g.accept(l)
+		}
+	}
+	return nil
+}
+
+// closeStaleListeners closes sockets whose address left the config.
+// Connections accepted on them carry on.
+func (g *Gateway) closeStaleListeners(cfg *config.Config) {
+	want := map[string]bool{}
+	for _, lc := range cfg.Listeners {
+		want[lc.Address] = true
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for addr, l := range g.listeners {
+		if !want[addr] {
+			l.ln.Close()
+			delete(g.listeners, addr)
+			g.log.Info("listener closed", "address", addr)
+		}
+	}
+}
+
+// Addrs returns the bound address of every listener by name (useful when a
+// config asks for port 0).
+func (g *Gateway) Addrs() map[string]string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := map[string]string{}
+	for _, l := range g.listeners {
+		out[*l.name.Load()] = l.ln.Addr().String()
+	}
+	return out
+}
+
+// Serve accepts connections until ctx ends, then shuts down gracefully:
+// it stops accepting, lets in-flight requests finish for up to the
+// config's shutdown_grace, then closes what is left. It returns nil after
+// a clean shutdown.
+func (g *Gateway) Serve(ctx context.Context) error {
+	s := g.snap.Load()
+	if s == nil {
+		return errors.New("gateway: Serve called before a config was applied")
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	g.mu.Lock()
+	g.ctx = runCtx
+	for _, l := range g.listeners {
+		go g.accept(l)
+	}
+	for _, c := range g.checkers {
+		c.Start(runCtx)
+	}
+	g.mu.Unlock()
+	janitorDone := make(chan struct{})
+	go g.janitor(runCtx, janitorDone)
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-g.serveErr:
+	}
+	grace := g.snap.Load().cfg.ShutdownGrace.D()
+	shutdownCtx, stop := context.WithTimeout(context.Background(), grace)
+	defer stop()
+	g.shutdown(shutdownCtx)
+	cancel()
+	<-janitorDone
+	g.mu.Lock()
+	for name, c := range g.checkers {
+		c.Stop()
+		delete(g.checkers, name)
+	}
+	g.mu.Unlock()
+	return err
+}
+
+// shutdown stops accepting, wakes idle connections so they close, and
+// waits for active ones until ctx ends; then it closes the rest.
+func (g *Gateway) shutdown(ctx context.Context) {
+	g.closing.Store(true)
+	g.mu.Lock()
+	for addr, l := range g.listeners {
+		l.ln.Close()
+		<-l.done
+		delete(g.listeners, addr)
+	}
+	g.mu.Unlock()
+	g.conns.wakeIdle()
+	waited := make(chan struct{})
+	go func() {
+		g.conns.wait()
+		g.proxy.Tunnels.Wait()
+		close(waited)
+	}()
+	select {
+	case <-waited:
+		g.log.Info("shutdown complete: every request finished")
+	case <-ctx.Done():
+		n := g.conns.closeAll()
+		<-waited
+		g.log.Warn("shutdown grace period over: closed connections still in use", "connections", n)
+	}
+}
+
+// janitor closes upstream connections that idled past their timeout.
+func (g *Gateway) janitor(ctx context.Context, done chan struct{}) {
+	defer close(done)
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			if s := g.snap.Load(); s != nil {
+				g.registry.CloseIdle(s.upstreamList(), now)
+			}
+		}
+	}
+}
+
+func (g *Gateway) accept(l *listener) {
+	defer close(l.done)
+	var backoff time.Duration
+	for {
+		nc, err := l.ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors and the like: back off, keep going.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			g.log.Error("accept failed", "listener", *l.name.Load(), "err", err, "retry_in", backoff)
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
+		if g.closing.Load() {
+			nc.Close()
+			continue
+		}
+		go g.serveConn(nc, l)
+	}
+}
+
+var (
+	clientReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4<<10) }}
+	clientWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 4<<10) }}
+)
+
+// serveConn runs one client connection: read a request, route it, forward
+// it, log it, and go on while keepalive allows.
+func (g *Gateway) serveConn(nc net.Conn, l *listener) {
+	cc := g.conns.add(nc)
+	br := clientReaders.Get().(*bufio.Reader)
+	br.Reset(nc)
+	bw := clientWriters.Get().(*bufio.Writer)
+	bw.Reset(nc)
+	ex := &proxy.Exchange{Client: nc, BR: br, BW: bw, RemoteIP: remoteIP(nc), Proto: "http"}
+	defer func() {
+		ex.Close()
+		nc.Close()
+		br.Reset(nil)
+		clientReaders.Put(br)
+		bw.Reset(nil)
+		clientWriters.Put(bw)
+		g.conns.remove(cc)
+	}()
+	var spill, pathBuf []byte
+	for {
+		s := g.snap.Load()
+		name := *l.name.Load()
+		ls := settingsFor(s.cfg, name)
+
+		// Idle between requests: shutdown may wake us here.
+		nc.SetReadDeadline(time.Now().Add(ls.idle))
+		cc.state.Store(connIdle)
+		if g.closing.Load() {
+			return
+		}
+		if _, err := br.Peek(1); err != nil {
+			return
+		}
+		cc.state.Store(connActive)
+		start := time.Now()
+		nc.SetReadDeadline(start.Add(ls.readHeader))
+		ex.Reset()
+		ex.Start = start
+		head, err := h1.ReadHead(br, ls.maxHeader, &spill)
+		if err != nil {
+			g.rejectHead(ex, err)
+			return
+		}
+		if err := h1.ParseRequest(head, h1.Limits{MaxURI: ls.maxURI}, &ex.Req); err != nil {
+			g.reject(ex, h1.Status(err), "bad request: "+err.Error(), false)
+			return
+		}
+		path, ok := route.CleanPath(ex.Req.Path, pathBuf[:0])
+		if !ok {
+			g.reject(ex, 400, "bad request: the path climbs above the root or mixes dots with encoded slashes", ex.Req.KeepAlive && !ex.Req.HasBody())
+			if !ex.KeepAlive {
+				return
+			}
+			continue
+		}
+		if len(path) > 0 && &path[0] != &ex.Req.Path[0] {
+			pathBuf = path[:0]
+		}
+		m, found := s.table(name).Lookup(ex.Req.Host, path, ex.Req.Method)
+		if !found {
+			g.reject(ex, 404, "no route for this host and path", ex.Req.KeepAlive && !ex.Req.HasBody())
+			if !ex.KeepAlive {
+				return
+			}
+			continue
+		}
+		rs := m.Value
+		ex.Path, ex.PrefixLen = path, m.PrefixLen
+		if g.closing.Load() {
+			ex.Req.KeepAlive = false
+		}
+		// The request body must arrive within the route's deadline too.
+		nc.SetReadDeadline(start.Add(rs.Total))
+		rs.metrics.inflight.Inc()
+		g.proxy.Forward(ex, &rs.Route)
+		rs.metrics.inflight.Dec()
+		if !ex.BodyConsumed() {
+			ex.KeepAlive = false
+		}
+		g.record(ex, rs)
+		if !ex.KeepAlive || ex.Upgraded {
+			return
+		}
+	}
+}
+
+// rejectHead answers a request head that could not be read.
+func (g *Gateway) rejectHead(ex *proxy.Exchange, err error) {
+	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
+		return // the client left
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		// A client that trickles its head: cut it (nginx's 408).
+		g.reject(ex, 408, "request head not received in time", false)
+	case errors.Is(err, h1.ErrHeadTooLarge):
+		g.reject(ex, 431, "request head too large", false)
+	default:
+		var ne net.Error
+		if errors.As(err, &ne) {
+			return
+		}
+		g.reject(ex, 400, "bad request: "+err.Error(), false)
+	}
+}
+
+// reject answers a request that never reaches a route.
+func (g *Gateway) reject(ex *proxy.Exchange, status int, msg string, keepAlive bool) {
+	ex.Status, ex.KeepAlive, ex.ErrClass = status, keepAlive, proxy.ClassBadRequest
+	if status == 404 {
+		ex.ErrClass = "no_route"
+	}
+	ex.BW.Reset(ex.Client)
+	ex.Client.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	proxy.WriteError(ex.BW, status, msg, "", "", 0, keepAlive, false)
+	ex.Client.SetWriteDeadline(time.Time{})
+	g.record(ex, nil)
+}
+
+// record writes the access log line and the request metrics.
+func (g *Gateway) record(ex *proxy.Exchange, rs *routeState) {
+	elapsed := time.Since(ex.Start)
+	routeName := ""
+	if rs != nil {
+		routeName = rs.Name
+		rs.metrics.observe(ex, elapsed)
+	} else {
+		g.metrics.unrouted(ex.Status)
+	}
+	if g.accessLog == nil {
+		return
+	}
+	path := ex.Req.Path
+	if len(path) > 512 {
+		path = path[:512]
+	}
+	g.accessLog.LogAttrs(context.Background(), slog.LevelInfo, "request",
+		slog.String("method", string(ex.Req.Method)),
+		slog.String("host", string(ex.Req.Host)),
+		slog.String("path", string(path)),
+		slog.Int("status", ex.Status),
+		slog.String("route", routeName),
+		slog.String("upstream", ex.Upstream),
+		slog.String("target", ex.Target),
+		slog.Int("tries", ex.Tries),
+		slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
+		slog.Int64("bytes", ex.BytesOut),
+		slog.String("request_id", string(ex.RequestID)),
+		slog.String("client", ex.RemoteIP),
+		slog.String("error", ex.ErrClass),
+	)
+}
+
+func remoteIP(nc net.Conn) string {
+	if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
+		return a.IP.String()
+	}
+	host, _, err := net.SplitHostPort(nc.RemoteAddr().String())
+	if err != nil {
+		return nc.RemoteAddr().String()
+	}
+	return host
+}
+
+// Connection states, for shutdown.
+const (
+	connActive int32 = iota
+	connIdle
+)
+
+type clientConn struct {
+	nc    net.Conn
+	state atomic.Int32
+}
+
+// connSet tracks client connections so shutdown can close idle ones at
+// once and wait for active ones.
+type connSet struct {
+	mu    sync.Mutex
+	conns map[*clientConn]struct{}
+	wg    sync.WaitGroup
+}
+
+func (s *connSet) add(nc net.Conn) *clientConn {
+	c := &clientConn{nc: nc}
+	s.mu.Lock()
+	if s.conns == nil {
+		s.conns = map[*clientConn]struct{}{}
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	return c
+}
+
+func (s *connSet) remove(c *clientConn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.wg.Done()
+}
+
+// wakeIdle interrupts connections waiting for their next request.
+func (s *connSet) wakeIdle() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		if c.state.Load() == connIdle {
+			c.nc.SetReadDeadline(time.Now())
+		}
+	}
+}
+
+func (s *connSet) closeAll() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		c.nc.Close()
+	}
+	return len(s.conns)
+}
+
+func (s *connSet) wait() { s.wg.Wait() }
+
+// Count is the number of open client connections.
+func (s *connSet) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
