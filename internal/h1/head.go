@@ -143,6 +143,11 @@ func readSpill(br *bufio.Reader, limit int, spill *[]byte) ([]byte, error) {
 		if end := headEnd(b, max(0, len(b)-len(chunk)-3)); end > 0 {
 			return b[:end], nil
 		}
+		if len(b) >= limit {
+			// Unfinished at the limit: any end makes it too large, so do
+			// not wait for more bytes (the buffered path stops here too).
+			return nil, headErr(ErrHeadTooLarge, fmt.Sprintf("head is over %d bytes", limit))
+		}
 	}
 }
 

@@ -16,7 +16,8 @@ import (
 type converter struct {
 	file     string
 	warnings []Warning
-	// declared are the upstream blocks by name, in file order too.
+	// declared are the upstream blocks by lower-cased name (nginx compares
+	// them without case), and in file order.
 	declared      map[string]*upstreamDef
 	declaredOrder []*upstreamDef
 	// synthesized are upstreams made for proxy_pass addresses, by address.
@@ -280,7 +281,7 @@ func (c *converter) moveAdmin(cfg *config.Config, first map[string]*directive) {
 // name; anything else is an address.
 func (c *converter) resolve(r *routeDef, cfg *config.Config) *upstreamDef {
 	if !r.hasPort {
-		if u, ok := c.declared[r.host]; ok {
+		if u, ok := c.declared[strings.ToLower(r.host)]; ok {
 			return u
 		}
 	}

@@ -544,7 +544,7 @@ func TestServersAndLocations(t *testing.T) {
 		},
 		{
 			name: "an upstream named with dots gets a Skjold name",
-			conf: "upstream api.internal { server 10.0.0.1:80; }\nserver { listen 80; location / { proxy_pass http://api.internal; } }",
+			conf: "upstream api.internal { server 10.0.0.1:80; }\nserver { listen 80; location / { proxy_pass http://API.internal; } }",
 			warn: []string{`nginx.conf:1: upstream: note: upstream "api.internal" is named "api_internal"`},
 			check: func(t *testing.T, c *config.Config) {
 				if c.Routes[0].Upstream != "api_internal" {

@@ -52,7 +52,7 @@ func (c *converter) upstream(d *directive) error {
 		return c.errorf(d, "invalid number of arguments in \"upstream\" directive")
 	}
 	name := d.args[0]
-	if _, dup := c.declared[name]; dup {
+	if _, dup := c.declared[strings.ToLower(name)]; dup {
 		return c.errorf(d, "duplicate upstream %q", name)
 	}
 	if !validHostName(name) {
@@ -62,7 +62,7 @@ func (c *converter) upstream(d *directive) error {
 	if def.name != name {
 		c.note(d, "upstream %q is named %q in Skjold, whose names use only letters, digits, \"-\" and \"_\"", name, def.name)
 	}
-	c.declared[name] = def
+	c.declared[strings.ToLower(name)] = def
 	c.declaredOrder = append(c.declaredOrder, def)
 
 	var servers []upstreamServer

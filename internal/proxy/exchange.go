@@ -54,11 +54,12 @@ type Exchange struct {
 	Upgraded   bool // the connection became a tunnel and is now closed
 	FastFailed bool // answered without touching an upstream (breaker, no target, bulkhead)
 
-	idBuf   [40]byte
-	body    h1.BodyReader
-	bodyBuf []byte
-	spill   []byte
-	resp    h1.Response
+	idBuf    [40]byte
+	body     h1.BodyReader // the request body
+	respBody h1.BodyReader // the response body
+	bodyBuf  []byte
+	spill    []byte
+	resp     h1.Response
 
 	// Client-gone detection: after the request has been read, a watcher
 	// (started lazily by a timer, so fast requests never pay for it) reads
@@ -81,7 +82,15 @@ func (ex *Exchange) Reset() {
 	ex.KeepAlive, ex.Upgraded, ex.FastFailed = false, false, false
 	ex.clientGone.Store(false)
 	ex.Path, ex.PrefixLen = nil, 0
+	ex.body = h1.BodyReader{}
+	if cap(ex.bodyBuf) > 64<<10 {
+		ex.bodyBuf = nil // do not pin a large buffer to an idle connection
+	}
 }
+
+// BodyConsumed reports whether the request body has been read to its end,
+// so the connection is positioned at the next request.
+func (ex *Exchange) BodyConsumed() bool { return !ex.Req.HasBody() || ex.body.Done() }
 
 // setUpConn publishes the upstream connection in use so the client-gone
 // watcher can interrupt it.

@@ -322,7 +322,7 @@ func (p *Proxy) writeResponse(ex *Exchange, r *Route, c *upstream.Conn) (reusabl
 	if kind == h1.NoBody {
 		return resp.KeepAlive, w.Flush(), nil
 	}
-	ex.body.Reset(c.BR, kind, resp.ContentLength)
+	ex.respBody.Reset(c.BR, kind, resp.ContentLength)
 	bp := p.copyBufs.Get().(*[]byte)
 	defer p.copyBufs.Put(bp)
 	buf := *bp
@@ -330,7 +330,7 @@ func (p *Proxy) writeResponse(ex *Exchange, r *Route, c *upstream.Conn) (reusabl
 		if !first {
 			c.SetReadDeadline(time.Now().Add(r.Response))
 		}
-		n, err := ex.body.Read(buf)
+		n, err := ex.respBody.Read(buf)
 		if n > 0 {
 			ex.BytesOut += int64(n)
 			var werr error
