@@ -131,22 +131,22 @@ func readSpill(br *bufio.Reader, limit int, spill *[]byte) ([]byte, error) {
 		}
 		b = append(b, chunk...)
 		*spill = b
-		if err == bufio.ErrBufferFull {
-			continue
-		}
-		if err != nil {
-			if err == io.EOF {
-				return nil, io.ErrUnexpectedEOF
+		if err == nil {
+			if end := headEnd(b, max(0, len(b)-len(chunk)-3)); end > 0 {
+				return b[:end], nil
 			}
-			return nil, err
-		}
-		if end := headEnd(b, max(0, len(b)-len(chunk)-3)); end > 0 {
-			return b[:end], nil
 		}
 		if len(b) >= limit {
 			// Unfinished at the limit: any end makes it too large, so do
 			// not wait for more bytes (the buffered path stops here too).
 			return nil, headErr(ErrHeadTooLarge, fmt.Sprintf("head is over %d bytes", limit))
+		}
+		switch err {
+		case nil, bufio.ErrBufferFull:
+		case io.EOF:
+			return nil, io.ErrUnexpectedEOF
+		default:
+			return nil, err
 		}
 	}
 }
