@@ -309,8 +309,13 @@ func TestLocationDirectives(t *testing.T) {
 		{name: "HTTP/1.0 is warned about", body: "proxy_http_version 1.0;", warn: []string{"nginx.conf:9: proxy_http_version: not translated"}},
 		{
 			name: "headers Skjold sends anyway are notes",
-			body: "proxy_set_header Host $host; proxy_set_header X-Real-IP $remote_addr; proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
-			warn: []string{"proxy_set_header: note: Host $host", "proxy_set_header: note: X-Real-IP", "proxy_set_header: note: X-Forwarded-For"},
+			body: "proxy_set_header Host $host; proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; proxy_set_header X-Forwarded-Proto $scheme; proxy_set_header Upgrade $http_upgrade;",
+			warn: []string{"proxy_set_header: note: Host $host", "proxy_set_header: note: X-Forwarded-For", "proxy_set_header: note: X-Forwarded-Proto", "proxy_set_header: note: Upgrade"},
+		},
+		{
+			name: "X-Real-IP is not sent by Skjold",
+			body: "proxy_set_header X-Real-IP $remote_addr;",
+			warn: []string{"nginx.conf:9: proxy_set_header: X-Real-IP $remote_addr: not translated"},
 		},
 		{name: "other headers are warned about", body: "proxy_set_header X-Team payments;", warn: []string{`nginx.conf:9: proxy_set_header: X-Team "payments": not translated`}},
 		{name: "gzip is warned about", body: "gzip on;", warn: []string{"nginx.conf:9: gzip: not translated (Skjold does not compress)"}},

@@ -216,9 +216,16 @@ func (c *converter) proxySetHeader(d *directive) error {
 	case name == "host" && (value == "$host" || value == "$http_host"):
 		c.note(d, "Host %s: Skjold forwards the client's Host header by default", value)
 	case name == "x-forwarded-for" && (value == "$proxy_add_x_forwarded_for" || value == "$remote_addr"):
-		c.note(d, "X-Forwarded-For %s: Skjold sets X-Forwarded-For by default", value)
-	case name == "x-real-ip" && value == "$remote_addr":
-		c.note(d, "X-Real-IP %s: Skjold sets X-Real-IP by default", value)
+		c.note(d, "X-Forwarded-For %s: Skjold appends the client address to X-Forwarded-For by default", value)
+	case name == "x-forwarded-proto" && value == "$scheme":
+		c.note(d, "X-Forwarded-Proto %s: Skjold sets X-Forwarded-Proto by default", value)
+	case name == "x-forwarded-host" && (value == "$host" || value == "$http_host"):
+		c.note(d, "X-Forwarded-Host %s: Skjold sets X-Forwarded-Host by default", value)
+	case name == "upgrade" && value == "$http_upgrade",
+		name == "connection" && (strings.EqualFold(value, "upgrade") || value == "$connection_upgrade"):
+		c.note(d, "%s %s: Skjold passes protocol upgrades (WebSocket) through by default", d.args[0], value)
+	case name == "x-real-ip":
+		c.warn(d, "X-Real-IP %s: not translated (Skjold sends the client address as the last X-Forwarded-For entry instead)", value)
 	default:
 		c.warn(d, "%s %q: not translated (Skjold does not set custom request headers)", d.args[0], value)
 	}
