@@ -189,38 +189,47 @@ func nextLine(b []byte) (line, rest []byte, ok bool) {
 	return line, rest, true
 }
 
-// parseFields parses header lines into dst. It rejects obs-fold, whitespace
-// before the colon, non-token names and control bytes in values.
+// parseFields parses header lines, up to and including the empty line that
+// ends the head, into dst. It rejects obs-fold, whitespace before the colon,
+// non-token names and control bytes in values.
 func parseFields(b []byte, dst []Field) ([]Field, error) {
-	for len(b) > 0 {
+	for {
 		line, rest, ok := nextLine(b)
 		if !ok {
 			return dst, headErr(ErrMalformed, "bare CR or unterminated header line")
 		}
 		b = rest
 		if len(line) == 0 {
-			break
+			return dst, nil
 		}
-		if line[0] == ' ' || line[0] == '\t' {
-			return dst, headErr(ErrMalformed, "obsolete line folding")
+		f, err := parseFieldLine(line)
+		if err != nil {
+			return dst, err
 		}
-		colon := bytes.IndexByte(line, ':')
-		if colon <= 0 {
-			return dst, headErr(ErrMalformed, "header line without a name")
-		}
-		name := line[:colon]
-		if !isToken(name) {
-			return dst, headErr(ErrMalformed, fmt.Sprintf("invalid header name %q", truncate(name)))
-		}
-		value := trimOWS(line[colon+1:])
-		for _, c := range value {
-			if c < ' ' && c != '\t' || c == 0x7f {
-				return dst, headErr(ErrMalformed, fmt.Sprintf("control character in header %q", name))
-			}
-		}
-		dst = append(dst, Field{Name: name, Value: value})
+		dst = append(dst, f)
 	}
-	return dst, nil
+}
+
+// parseFieldLine parses one field line, without its line ending.
+func parseFieldLine(line []byte) (Field, error) {
+	if line[0] == ' ' || line[0] == '\t' {
+		return Field{}, headErr(ErrMalformed, "obsolete line folding")
+	}
+	colon := bytes.IndexByte(line, ':')
+	if colon <= 0 {
+		return Field{}, headErr(ErrMalformed, "header line without a name")
+	}
+	name := line[:colon]
+	if !isToken(name) {
+		return Field{}, headErr(ErrMalformed, fmt.Sprintf("invalid header name %q", truncate(name)))
+	}
+	value := trimOWS(line[colon+1:])
+	for _, c := range value {
+		if c < ' ' && c != '\t' || c == 0x7f {
+			return Field{}, headErr(ErrMalformed, fmt.Sprintf("control character in header %q", name))
+		}
+	}
+	return Field{Name: name, Value: value}, nil
 }
 
 func trimOWS(b []byte) []byte {
