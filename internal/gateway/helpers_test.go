@@ -117,3 +117,15 @@ func get(t *testing.T, c *http.Client, url string) (int, string, http.Header) {
 }
 
 func hostPort(url string) string { return strings.TrimPrefix(url, "http://") }
+
+// waitFor polls cond until it holds or d passes.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -246,7 +246,7 @@ func (g *Gateway) serveConn(nc net.Conn, l *listener) {
 		clientWriters.Put(bw)
 		g.conns.remove(cc)
 	}()
-	var spill, pathBuf []byte
+	var spill, headBuf, pathBuf []byte
 	for {
 		s := g.snap.Load()
 		name := *l.name.Load()
@@ -271,6 +271,11 @@ func (g *Gateway) serveConn(nc net.Conn, l *listener) {
 			g.rejectHead(ex, err)
 			return
 		}
+		// The head must not live in br's buffer: reading the body, and the
+		// proxy's client watcher, refill that buffer while the parsed
+		// request still points into the head.
+		headBuf = append(headBuf[:0], head...)
+		head = headBuf
 		if err := h1.ParseRequest(head, h1.Limits{MaxURI: ls.maxURI}, &ex.Req); err != nil {
 			g.reject(ex, h1.Status(err), "bad request: "+err.Error(), false)
 			return
