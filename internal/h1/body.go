@@ -2,7 +2,9 @@ package h1
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
+	"fmt"
 	"io"
 )
 
@@ -120,21 +122,42 @@ func (b *BodyReader) readChunked(p []byte) (int, error) {
 	return n, err
 }
 
-// readChunkSize reads "HEX [;ext] CRLF".
-func (b *BodyReader) readChunkSize() (int64, error) {
+// badChunk is ErrBadChunk with what was wrong, for the log line.
+func badChunk(detail string) error { return fmt.Errorf("%w: %s", ErrBadChunk, detail) }
+
+// readLine reads one line of the chunked framing (a chunk-size line or a
+// trailer line) without its CRLF. Unlike in a head, a bare LF does not end
+// a line here: RFC 9112 section 7.1 requires CRLF and errata 7633 declined
+// to relax it, and a parser that accepts LF where another sees part of a
+// chunk extension can be made to split one body into two requests
+// (CVE-2025-22871). A line must also fit in the reader's buffer.
+func (b *BodyReader) readLine() ([]byte, error) {
 	line, err := b.br.ReadSlice('\n')
 	if err != nil {
-		if err == io.EOF {
-			return 0, io.ErrUnexpectedEOF
+		switch err {
+		case io.EOF:
+			return nil, io.ErrUnexpectedEOF
+		case bufio.ErrBufferFull:
+			return nil, badChunk("line too long")
 		}
-		if err == bufio.ErrBufferFull {
-			return 0, ErrBadChunk
-		}
-		return 0, err
+		return nil, err
 	}
-	line = line[:len(line)-1]
-	if n := len(line); n > 0 && line[n-1] == '\r' {
-		line = line[:n-1]
+	n := len(line)
+	if n < 2 || line[n-2] != '\r' {
+		return nil, badChunk("line ends in a bare LF")
+	}
+	line = line[:n-2]
+	if bytes.IndexByte(line, '\r') >= 0 {
+		return nil, badChunk("bare CR")
+	}
+	return line, nil
+}
+
+// readChunkSize reads "HEX [;ext] CRLF".
+func (b *BodyReader) readChunkSize() (int64, error) {
+	line, err := b.readLine()
+	if err != nil {
+		return 0, err
 	}
 	var size int64
 	i := 0
@@ -152,30 +175,34 @@ func (b *BodyReader) readChunkSize() (int64, error) {
 			goto ext
 		}
 		if i >= 15 {
-			return 0, ErrBadChunk
+			return 0, badChunk("chunk size over 15 hex digits")
 		}
 		size = size<<4 | int64(d)
 	}
 ext:
 	if i == 0 {
-		return 0, ErrBadChunk
+		return 0, badChunk("chunk size is not hex")
 	}
 	// Only chunk extensions (";...", after optional whitespace) may follow.
 	rest := trimOWS(line[i:])
 	if len(rest) > 0 && rest[0] != ';' {
-		return 0, ErrBadChunk
+		return 0, badChunk("junk after chunk size")
 	}
 	for _, c := range rest {
-		if c == '\r' || c < ' ' && c != '\t' {
-			return 0, ErrBadChunk
+		if c < ' ' && c != '\t' || c == 0x7f {
+			return 0, badChunk("control character in chunk extension")
 		}
 	}
 	return size, nil
 }
 
+// readCRLF reads the CRLF that ends chunk data.
 func (b *BodyReader) readCRLF() error {
 	c, err := b.br.ReadByte()
-	if err == nil && c == '\r' {
+	if err == nil {
+		if c != '\r' {
+			return badChunk("chunk data longer than its size")
+		}
 		c, err = b.br.ReadByte()
 	}
 	if err != nil {
@@ -185,30 +212,30 @@ func (b *BodyReader) readCRLF() error {
 		return err
 	}
 	if c != '\n' {
-		return ErrBadChunk
+		return badChunk("no CRLF after chunk data")
 	}
 	return nil
 }
 
+// readTrailers reads the trailer section up to the empty line that ends the
+// body. Trailer fields are dropped, but they must be well-formed field
+// lines: a line one peer takes for a trailer and another for a request is
+// a way to smuggle one.
 func (b *BodyReader) readTrailers() error {
 	total := 0
 	for {
-		line, err := b.br.ReadSlice('\n')
-		total += len(line)
+		line, err := b.readLine()
 		if err != nil {
-			if err == io.EOF {
-				return io.ErrUnexpectedEOF
-			}
-			if err == bufio.ErrBufferFull {
-				return ErrBadChunk
-			}
 			return err
 		}
-		if total > maxTrailerBytes {
-			return ErrBadChunk
-		}
-		if len(line) == 1 || len(line) == 2 && line[0] == '\r' {
+		if len(line) == 0 {
 			return nil
+		}
+		if total += len(line) + 2; total > maxTrailerBytes {
+			return badChunk(fmt.Sprintf("trailers over %d bytes", maxTrailerBytes))
+		}
+		if _, err := parseFieldLine(line); err != nil {
+			return badChunk("malformed trailer field")
 		}
 	}
 }
