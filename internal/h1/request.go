@@ -36,8 +36,9 @@ type Request struct {
 	IdempotencyKey bool
 	// RequestID is the X-Request-ID value, if sent.
 	RequestID []byte
-	// XFF is the incoming X-Forwarded-For value, if any (last one wins
-	// when repeated, after joining).
+	// XFF is the incoming X-Forwarded-For value, if any. When the header
+	// is repeated this is the last line only (the entries nearest to us);
+	// the earlier lines are still in Fields.
 	XFF []byte
 
 	fr framing
