@@ -123,7 +123,8 @@ func (g *Gateway) Apply(cfg *config.Config) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrRejected, err)
 	}
-	if err := g.openListeners(cfg); err != nil {
+	claimed, err := g.openListeners(cfg)
+	if err != nil {
 		return fmt.Errorf("%w: %w", ErrRejected, err)
 	}
 	g.syncHealth(cfg, s)
@@ -131,8 +132,9 @@ func (g *Gateway) Apply(cfg *config.Config) error {
 	g.mu.Lock()
 	g.version++
 	g.overrides = overrides
+	g.routeBreakers = s.routeBreakers
 	g.mu.Unlock()
-	g.closeStaleListeners(cfg)
+	g.closeStaleListeners(claimed)
 	g.registry.Retain(s.upstreamList())
 	g.ready.Store(true)
 	if old != nil {

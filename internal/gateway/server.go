@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,52 +50,66 @@ func settingsFor(cfg *config.Config, name string) listenerSettings {
 // openListeners binds every listener address in cfg that is not bound yet.
 // Already bound addresses are kept (and renamed if needed), so a reload
 // never closes a socket that stays in the config.
-func (g *Gateway) openListeners(cfg *config.Config) error {
+func (g *Gateway) openListeners(cfg *config.Config) (claimed map[*listener]bool, err error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	claimed = map[*listener]bool{}
 	var opened []*listener
 	for name, lc := range cfg.Listeners {
-		if l := g.listeners[lc.Address]; l != nil {
+		if l := g.boundListener(lc.Address); l != nil {
 			n := name
 			l.name.Store(&n)
+			claimed[l] = true
 			continue
 		}
 		ln, err := net.Listen("tcp", lc.Address)
 		if err != nil {
 			for _, l := range opened {
 				l.ln.Close()
-				delete(g.listeners, l.addr)
+				delete(g.listeners, l.ln.Addr().String())
 			}
-			return fmt.Errorf("listener %s: %w", name, err)
+			return nil, fmt.Errorf("listener %s: %w", name, err)
 		}
 		l := &listener{addr: lc.Address, ln: ln, done: make(chan struct{})}
 		n := name
 		l.name.Store(&n)
 		opened = append(opened, l)
-		g.listeners[lc.Address] = l
+		claimed[l] = true
+		g.listeners[ln.Addr().String()] = l
 	}
 	if g.ctx != nil {
 		for _, l := range opened {
 			go g.accept(l)
 		}
 	}
+	return claimed, nil
+}
+
+// boundListener finds the listener bound for addr, either as configured or
+// as actually bound (a config that asked for port 0, reloaded with the port
+// it got). Callers hold g.mu.
+func (g *Gateway) boundListener(addr string) *listener {
+	if strings.HasSuffix(addr, ":0") {
+		return nil // port 0 asks for a new socket every time
+	}
+	for _, l := range g.listeners {
+		if l.addr == addr || l.ln.Addr().String() == addr {
+			return l
+		}
+	}
 	return nil
 }
 
-// closeStaleListeners closes sockets whose address left the config.
-// Connections accepted on them carry on.
-func (g *Gateway) closeStaleListeners(cfg *config.Config) {
-	want := map[string]bool{}
-	for _, lc := range cfg.Listeners {
-		want[lc.Address] = true
-	}
+// closeStaleListeners closes every socket the applied config did not
+// claim. Connections accepted on them carry on.
+func (g *Gateway) closeStaleListeners(claimed map[*listener]bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	for addr, l := range g.listeners {
-		if !want[addr] {
+	for key, l := range g.listeners {
+		if !claimed[l] {
 			l.ln.Close()
-			delete(g.listeners, addr)
-			g.log.Info("listener closed", "address", addr)
+			delete(g.listeners, key)
+			g.log.Info("listener closed", "address", l.ln.Addr().String())
 		}
 	}
 }

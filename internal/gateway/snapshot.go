@@ -24,6 +24,8 @@ type snapshot struct {
 	// connections of a listener that a reload has removed.
 	tables   map[string]*route.Table[*routeState]
 	anyTable *route.Table[*routeState]
+	// routeBreakers become the gateway's once this snapshot is swapped in.
+	routeBreakers map[string]*breaker.Breaker
 }
 
 // routeState is a route with its metric handles.
@@ -74,7 +76,7 @@ func (g *Gateway) build(cfg *config.Config, overrides map[string][]upstream.Memb
 		rs.metrics = g.metrics.forRoute(rc.Name, rc.Upstream)
 		s.routes = append(s.routes, rs)
 	}
-	g.routeBreakers = routeBreakers
+	s.routeBreakers = routeBreakers
 	g.mu.Unlock()
 
 	entries := func(listener string) []route.Entry[*routeState] {

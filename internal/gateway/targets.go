@@ -89,6 +89,7 @@ func (g *Gateway) SetTargets(ctx context.Context, name string, sw TargetSwitch) 
 	g.snap.Store(next)
 	g.mu.Lock()
 	g.overrides = overrides
+	g.routeBreakers = next.routeBreakers
 	g.mu.Unlock()
 	g.registry.Retain(next.upstreamList())
 	g.applyMu.Unlock()
