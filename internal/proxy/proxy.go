@@ -172,7 +172,7 @@ func (p *Proxy) Forward(ex *Exchange, r *Route) {
 		// Account for the try: client departures are nobody's fault.
 		outcome := breaker.Success
 		switch {
-		case a.class == ClassClientGone:
+		case a.class == ClassClientGone, a.class == ClassBodyTooLarge:
 			outcome = breaker.Ignored
 		case a.failure:
 			outcome = breaker.Failure
@@ -304,6 +304,14 @@ func (p *Proxy) exchange(ex *Exchange, r *Route, c *upstream.Conn, deadline time
 		if errors.Is(werr, errClientBody) {
 			u.Done(c, false, now)
 			return attempt{class: ClassClientGone, done: p.clientGone(ex), err: werr}, false
+		}
+		if errors.Is(werr, errBodyTooLarge) {
+			// Found while streaming: the upstream got a head and part of a
+			// body, and loses its connection; the client gets its 413.
+			u.Done(c, false, now)
+			ex.KeepAlive = false
+			p.fail(ex, 413, ClassBodyTooLarge, "request body larger than "+strconv.FormatInt(r.MaxBody, 10)+" bytes", 0)
+			return attempt{class: ClassBodyTooLarge, sent: true, done: true, err: werr}, false
 		}
 		reused := c.Reused
 		u.Done(c, false, now)

@@ -165,7 +165,7 @@ func (p *Proxy) streamBody(ex *Exchange, r *Route, c *upstream.Conn, chunked boo
 		n, err := ex.body.Read(buf)
 		total += int64(n)
 		if r.MaxBody > 0 && total > r.MaxBody {
-			return errClientBody
+			return errBodyTooLarge
 		}
 		if n > 0 {
 			c.SetWriteDeadline(time.Now().Add(r.Send))
