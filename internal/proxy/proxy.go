@@ -150,8 +150,10 @@ func (p *Proxy) Forward(ex *Exchange, r *Route) {
 				if class == ClassBulkheadFull {
 					msg = "upstream " + u.Name + ": every target is at its concurrency limit"
 				}
-				var after time.Duration
-				if next := u.NextUp(now); !next.IsZero() {
+				// Retry-After: when the first ejected target comes back,
+				// or a second for a full bulkhead (slots free quickly).
+				after := time.Second
+				if next := u.NextUp(now); !next.IsZero() && class == ClassNoTarget {
 					after = next.Sub(now)
 				}
 				p.fastFail(ex, class, msg, after)
