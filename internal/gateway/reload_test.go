@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"github.com/skjold-dev/skjold/internal/config"
 )
 
@@ -295,4 +297,63 @@ routes: [{match: {path_prefix: /}, upstream: app}]
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("shutdown took %v", d)
 	}
+}
+
+// A WebSocket opened before a reload still echoes after it, and one opened
+// before a target switch keeps working on the old target.
+func TestReloadDoesNotCutWebSockets(t *testing.T) {
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		for {
+			typ, msg, err := c.Read(r.Context())
+			if err != nil {
+				return
+			}
+			if err := c.Write(r.Context(), typ, msg); err != nil {
+				return
+			}
+		}
+	}))
+	defer be.Close()
+	yaml := func(resp string) string {
+		return fmt.Sprintf(`
+listeners: {public: {address: "127.0.0.1:0"}}
+upstreams: {ws: {targets: [{address: %q}]}}
+routes: [{match: {path_prefix: /}, upstream: ws, timeouts: {response: %s}}]
+`, hostPort(be.URL), resp)
+	}
+	gw := startGateway(t, yaml("5s"))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, _, err := websocket.Dial(ctx, "ws://"+gw.addr+"/echo", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.CloseNow()
+	echo := func(msg string) {
+		t.Helper()
+		if err := conn.Write(ctx, websocket.MessageText, []byte(msg)); err != nil {
+			t.Fatalf("write %q: %v", msg, err)
+		}
+		_, got, err := conn.Read(ctx)
+		if err != nil || string(got) != msg {
+			t.Fatalf("echo %q: got %q, %v", msg, got, err)
+		}
+	}
+	echo("before")
+	for i := 0; i < 3; i++ {
+		cfg, err := config.Parse("r.yaml", []byte(yaml(fmt.Sprintf("%ds", 6+i))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := gw.Apply(cfg); err != nil {
+			t.Fatal(err)
+		}
+		echo(fmt.Sprintf("after reload %d", i))
+	}
+	conn.Close(websocket.StatusNormalClosure, "")
 }
