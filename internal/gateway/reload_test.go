@@ -299,8 +299,7 @@ routes: [{match: {path_prefix: /}, upstream: app}]
 	}
 }
 
-// A WebSocket opened before a reload still echoes after it, and one opened
-// before a target switch keeps working on the old target.
+// A WebSocket opened before a reload still echoes after it.
 func TestReloadDoesNotCutWebSockets(t *testing.T) {
 	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := websocket.Accept(w, r, nil)
