@@ -7,4 +7,6 @@ import "github.com/spf13/cobra"
 var subcommands = []func(streams) *cobra.Command{
 	newCheck,
 	newImport,
+	newStatus,
+	newReload,
 }
