@@ -79,7 +79,7 @@ func sampleStatus() gateway.Status {
 		Routes: []gateway.RouteStatus{
 			{Name: "fx", Upstream: "fx", PathPrefix: "/fx", Requests: 1730, Errors: 20},
 			{Name: "payments", Upstream: "payments", Hosts: []string{"pay.example.com"}, PathPrefix: "/", Methods: []string{"GET", "POST"}, Requests: 88,
-				Breaker: &gateway.BreakerStatus{State: "half_open", Since: loaded.Add(4 * time.Minute), Reason: "50% of 20 calls failed in 10s"}},
+				Breaker: &gateway.BreakerStatus{State: "half_open", Since: loaded.Add(4 * time.Minute), Reason: "failure ratio 50% of 20 calls in 10s"}},
 		},
 		Upstreams: []gateway.UpstreamStatus{
 			{Name: "fx", Balance: "round_robin", Requests: 1730, Failures: 20,

@@ -30,7 +30,7 @@ upstream payments (least_request): breaker closed
 
 ROUTE     UPSTREAM  MATCH                       REQUESTS  ERRORS  BREAKER
 fx        fx        /fx                         1730      20      -
-payments  payments  pay.example.com / GET,POST  88        0       half-open since 12:04:00 (15s ago): 50% of 20 calls failed in 10s
+payments  payments  pay.example.com / GET,POST  88        0       half-open since 12:04:00 (15s ago): failure ratio 50% of 20 calls in 10s
 `
 	if got := b.String(); got != want {
 		t.Errorf("got:\n%s\nwant:\n%s", got, want)

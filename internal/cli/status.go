@@ -62,9 +62,9 @@ func newStatus(s streams) *cobra.Command {
 	return cmd
 }
 
-const adminFlagsHelp = "The admin API is found at --admin, else at admin.listen in the config given with\n" +
-	"-c, else at " + config.DefaultAdminListen + ". The token is read from --token-file, else from $" + adminTokenEnv + ",\n" +
-	"else from the config's admin section."
+const adminFlagsHelp = "The admin API is found at --admin, else at admin.listen in the config given\n" +
+	"with -c, else at " + config.DefaultAdminListen + ". The token is read from --token-file, else\n" +
+	"from $" + adminTokenEnv + ", else from the config's admin section."
 
 // adminFlags say which admin API to call and with which token.
 type adminFlags struct {
