@@ -5,6 +5,7 @@ import "github.com/spf13/cobra"
 // subcommands lists the constructors of every subcommand, in the order
 // `skjold --help` shows them. Each lives in its own file.
 var subcommands = []func(streams) *cobra.Command{
+	newServe,
 	newCheck,
 	newImport,
 	newStatus,

@@ -12,9 +12,14 @@ import (
 	"github.com/skjold-dev/skjold/internal/upstream"
 )
 
-// ErrUnknownUpstream is returned for a target switch on an upstream the
-// config does not have.
-var ErrUnknownUpstream = errors.New("unknown upstream")
+// Errors of a target switch.
+var (
+	// ErrUnknownUpstream: the config has no upstream of that name.
+	ErrUnknownUpstream = errors.New("unknown upstream")
+	// ErrNotHealthy: the new targets did not pass their health check in
+	// time; nothing was switched.
+	ErrNotHealthy = errors.New("new targets not healthy")
+)
 
 // TargetSwitch replaces an upstream's targets (blue → green).
 type TargetSwitch struct {
@@ -48,13 +53,8 @@ type SwitchResult struct {
 func (g *Gateway) SetTargets(ctx context.Context, name string, sw TargetSwitch) (SwitchResult, error) {
 	start := time.Now()
 	res := SwitchResult{Upstream: name}
-	if len(sw.Targets) == 0 {
-		return res, errors.New("a target switch needs at least one target")
-	}
-	for _, m := range sw.Targets {
-		if err := config.ValidTargetAddress(m.Addr); err != nil {
-			return res, fmt.Errorf("target %q: %w", m.Addr, err)
-		}
+	if err := checkMembers(sw.Targets); err != nil {
+		return res, err
 	}
 	s := g.snap.Load()
 	if s == nil || s.upstreams[name] == nil {
@@ -85,6 +85,7 @@ func (g *Gateway) SetTargets(ctx context.Context, name string, sw TargetSwitch) 
 		g.applyMu.Unlock()
 		return res, err
 	}
+	next.loaded = s.loaded // the config itself did not change
 	g.syncHealth(s.cfg, next)
 	g.snap.Store(next)
 	g.mu.Lock()
@@ -160,7 +161,33 @@ func (g *Gateway) waitHealthy(ctx context.Context, name string, uc *config.Upstr
 	c.Start(ctx)
 	defer c.Stop()
 	if err := c.WaitHealthy(ctx, addrs); err != nil {
-		return fmt.Errorf("upstream %s: new targets did not become healthy within %s; nothing was switched: %w", name, timeout, err)
+		return fmt.Errorf("upstream %s: %w within %s; nothing was switched: %w", name, ErrNotHealthy, timeout, err)
+	}
+	return nil
+}
+
+// checkMembers applies the config's rules for targets to a switch.
+func checkMembers(ms []upstream.Member) error {
+	if len(ms) == 0 {
+		return errors.New("a target switch needs at least one target")
+	}
+	seen := map[string]bool{}
+	primary := false
+	for _, m := range ms {
+		if err := config.ValidTargetAddress(m.Addr); err != nil {
+			return fmt.Errorf("target %q: %w", m.Addr, err)
+		}
+		if m.Weight < 0 || m.Weight > 1000 {
+			return fmt.Errorf("target %q: weight %d must be 1..1000", m.Addr, m.Weight)
+		}
+		if seen[m.Addr] {
+			return fmt.Errorf("target %q is listed twice", m.Addr)
+		}
+		seen[m.Addr] = true
+		primary = primary || !m.Backup
+	}
+	if !primary {
+		return errors.New("every target is a backup; at least one must not be")
 	}
 	return nil
 }

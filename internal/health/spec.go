@@ -167,23 +167,27 @@ func (s State) String() string {
 	return "state(" + strconv.Itoa(int(s)) + ")"
 }
 
+// MarshalText writes the state's name, so JSON shows "up", not 1.
+func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
 // TargetStatus is a snapshot of one target's health, for status pages and
 // error messages.
 type TargetStatus struct {
 	// Address is the target's host:port.
-	Address string
+	Address string `json:"address"`
 	// State is the current state.
-	State State
+	State State `json:"state"`
 	// Since is when State was entered (for Unknown: when the target was
 	// added).
-	Since time.Time
+	Since time.Time `json:"since"`
 	// LastCheck is when the last probe finished; zero before the first.
-	LastCheck time.Time
+	LastCheck time.Time `json:"last_check,omitzero"`
 	// LastStatus is the HTTP status of the last probe; 0 if it got none.
-	LastStatus int
+	LastStatus int `json:"last_status,omitempty"`
 	// LastError says why the last probe failed; empty if it passed.
-	LastError string
+	LastError string `json:"last_error,omitempty"`
 	// ConsecutivePass and ConsecutiveFail count the current run of passes
 	// or failures; at most one of them is non-zero.
-	ConsecutivePass, ConsecutiveFail int
+	ConsecutivePass int `json:"consecutive_passes"`
+	ConsecutiveFail int `json:"consecutive_failures"`
 }
