@@ -330,6 +330,14 @@ func (p *Proxy) writeResponse(ex *Exchange, r *Route, c *upstream.Conn) (reusabl
 		if !first {
 			c.SetReadDeadline(time.Now().Add(r.Response))
 		}
+		if c.BR.Buffered() == 0 && w.Buffered() > 0 {
+			// Nothing more from the upstream yet: give the client what it
+			// has (at first the head) instead of holding it while we wait;
+			// a stream that opens with headers alone must reach the client.
+			if err := w.Flush(); err != nil {
+				return false, err, nil
+			}
+		}
 		n, err := ex.respBody.Read(buf)
 		if n > 0 {
 			ex.BytesOut += int64(n)
