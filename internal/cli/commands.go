@@ -6,6 +6,7 @@ import "github.com/spf13/cobra"
 // `skjold --help` shows them. Each lives in its own file.
 var subcommands = []func(streams) *cobra.Command{
 	newServe,
+	newDemo,
 	newCheck,
 	newImport,
 	newStatus,

@@ -1,5 +1,3 @@
-//go:build adminready
-
 package cli
 
 import (
