@@ -851,3 +851,37 @@ routes: [{match: {path_prefix: /}, upstream: app, max_body_bytes: 1KiB}]
 		t.Fatalf("HTTP/1.0 with Expect: %d %q", r.status, r.body)
 	}
 }
+
+// The total timeout bounds a request until its response head is sent; a
+// stream that goes on longer than that is not cut.
+func TestStreamOutlivesTheTotalTimeout(t *testing.T) {
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for i := 1; i <= 8; i++ {
+			fmt.Fprintf(w, "data: %d\n\n", i)
+			w.(http.Flusher).Flush()
+			select {
+			case <-tick.C:
+			case <-r.Context().Done():
+				return
+			}
+		}
+	}))
+	defer be.Close()
+	gw := startGateway(t, fmt.Sprintf(`
+listeners: {public: {address: "127.0.0.1:0"}}
+upstreams: {app: {targets: [{address: %q}]}}
+routes: [{match: {path_prefix: /}, upstream: app, timeouts: {response: 300ms, total: 400ms}}]
+`, hostPort(be.URL)))
+	start := time.Now()
+	code, body, _ := get(t, newClient(), "http://"+gw.addr+"/events")
+	var want strings.Builder
+	for i := 1; i <= 8; i++ {
+		fmt.Fprintf(&want, "data: %d\n\n", i)
+	}
+	if code != 200 || body != want.String() {
+		t.Fatalf("after %v: %d %q, want all eight events", time.Since(start), code, body)
+	}
+}

@@ -110,6 +110,10 @@ func (ex *Exchange) startWatch(after time.Duration) {
 		ex.watchTimer = time.AfterFunc(time.Hour, ex.watch)
 		ex.watchTimer.Stop()
 	}
+	// The request has been read in full, so the read deadline that bounded
+	// its head and body has done its job; left in place it would end the
+	// watch as a departure and cut a response still streaming.
+	ex.Client.SetReadDeadline(time.Time{})
 	ex.stopWatch.Store(false)
 	ex.watching.Store(true)
 	ex.watchTimer.Reset(after)
