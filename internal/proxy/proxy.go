@@ -323,8 +323,10 @@ func (p *Proxy) exchange(ex *Exchange, r *Route, c *upstream.Conn, deadline time
 		return p.ioFailure(ex, r, werr, true), false
 	}
 
-	// The response head, skipping interim 1xx responses but 101.
-	readDeadline := earliest(now.Add(r.Response), deadline)
+	// The response head, skipping interim 1xx responses but 101. The
+	// response timeout starts once the request is sent: a body streamed
+	// from a slow client must not use it up.
+	readDeadline := earliest(time.Now().Add(r.Response), deadline)
 	c.SetReadDeadline(readDeadline)
 	resp := &ex.resp
 	for {
