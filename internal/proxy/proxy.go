@@ -165,7 +165,10 @@ func (p *Proxy) Forward(ex *Exchange, r *Route) {
 		ex.Tries = try
 		ex.Target = t.Addr
 
-		mayRetry := try < r.Tries && now.Before(retryDeadline) && (replayable || !req.HasBody())
+		// A retry needs a target left to try: without one, a failure
+		// status the route retries on is the client's answer.
+		mayRetry := try < r.Tries && now.Before(retryDeadline) && (replayable || !req.HasBody()) &&
+			u.CanPick(tried, now)
 		started := time.Now()
 		a := p.try(ex, r, t, deadline, mayRetry)
 		u.Release(t, slot)
@@ -361,7 +364,8 @@ func (p *Proxy) exchange(ex *Exchange, r *Route, c *upstream.Conn, deadline time
 	}
 
 	failed := r.RetryOn.status(resp.Status)
-	if failed && mayRetry && p.retryable(ex, r, attempt{class: ClassStatus, status: resp.Status, sent: true}) {
+	if failed && mayRetry && p.retryable(ex, r, attempt{class: ClassStatus, status: resp.Status, sent: true}) &&
+		u.Budget.Allows(time.Now()) {
 		// Try elsewhere; this response is dropped with its connection.
 		u.Done(c, false, now)
 		return attempt{class: ClassStatus, status: resp.Status, sent: true, failure: true}, false

@@ -57,6 +57,17 @@ func (b *RetryBudget) Request(now time.Time) { b.bucket(now).requests.Add(1) }
 // if so.
 func (b *RetryBudget) TryRetry(now time.Time) bool {
 	cur := b.bucket(now)
+	if !b.Allows(now) {
+		return false
+	}
+	cur.retries.Add(1)
+	return true
+}
+
+// Allows reports whether one more retry fits the budget, without counting
+// it: the proxy asks before it drops a failed answer for a retry that
+// might then not be allowed.
+func (b *RetryBudget) Allows(now time.Time) bool {
 	sec := now.Unix()
 	var reqs, retries int64
 	for i := range b.buckets {
@@ -67,9 +78,5 @@ func (b *RetryBudget) TryRetry(now time.Time) bool {
 		}
 	}
 	allowed := reqs*int64(b.ratio.Load())/1000 + b.minSec.Load()*budgetWindow
-	if retries >= allowed {
-		return false
-	}
-	cur.retries.Add(1)
-	return true
+	return retries < allowed
 }

@@ -104,6 +104,18 @@ func (u *Upstream) Pick(tried Tried, now time.Time) (*Target, int, error) {
 	return nil, -1, ErrNoHealthyTarget
 }
 
+// CanPick reports whether Pick would find a target now, without choosing
+// one (round-robin state is left as it is).
+func (u *Upstream) CanPick(tried Tried, now time.Time) bool {
+	ns := now.UnixNano()
+	for i := range u.members {
+		if !tried.has(i) && u.members[i].t.eligible(ns) {
+			return true
+		}
+	}
+	return false
+}
+
 func (u *Upstream) pick(lo, hi int, tried Tried, now int64) int {
 	if hi-lo == 1 {
 		if !tried.has(lo) && u.members[lo].t.eligible(now) {
