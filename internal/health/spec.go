@@ -170,6 +170,21 @@ func (s State) String() string {
 // MarshalText writes the state's name, so JSON shows "up", not 1.
 func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
+// UnmarshalText reads a state's name, for clients of the admin API.
+func (s *State) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "unknown":
+		*s = Unknown
+	case "up":
+		*s = Up
+	case "down":
+		*s = Down
+	default:
+		return fmt.Errorf("unknown health state %q", b)
+	}
+	return nil
+}
+
 // TargetStatus is a snapshot of one target's health, for status pages and
 // error messages.
 type TargetStatus struct {

@@ -1,6 +1,7 @@
 package health
 
 import (
+	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
@@ -131,5 +132,21 @@ func TestSpreadStaysWithinTenPercentAndVaries(t *testing.T) {
 	}
 	if got := spread(1); got < 0 || got > 1 {
 		t.Errorf("spread(1ns) = %v", got)
+	}
+}
+
+func TestStateJSONRoundTrip(t *testing.T) {
+	for _, s := range []State{Unknown, Up, Down} {
+		b, err := json.Marshal(TargetStatus{Address: "a:1", State: s})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back TargetStatus
+		if err := json.Unmarshal(b, &back); err != nil || back.State != s {
+			t.Errorf("%s: %s → %v, %v", s, b, back.State, err)
+		}
+		if !strings.Contains(string(b), `"state":"`+s.String()+`"`) {
+			t.Errorf("JSON %s does not name the state", b)
+		}
 	}
 }
