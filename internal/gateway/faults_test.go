@@ -561,3 +561,50 @@ routes: [{match: {path_prefix: /}, upstream: app}]
 		t.Errorf("flaky target back: flaky %d, steady %d", f, s)
 	}
 }
+
+// Stopping while clients keep opening connections is orderly: every
+// connection accepted before the stop is tracked and waited for, and none
+// is served after it.
+func TestStopWhileConnectionsArrive(t *testing.T) {
+	be := newRecordingBackend(t)
+	for round := 0; round < 50; round++ {
+		gw := startGateway(t, fmt.Sprintf(`
+listeners: {public: {address: "127.0.0.1:0"}}
+shutdown_grace: 1s
+upstreams: {app: {targets: [{address: %q}]}}
+routes: [{match: {path_prefix: /}, upstream: app}]
+`, be.addr()))
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for w := 0; w < 16; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					c, err := net.Dial("tcp", gw.addr)
+					if err != nil {
+						continue
+					}
+					c.SetDeadline(time.Now().Add(2 * time.Second))
+					io.WriteString(c, "GET /x HTTP/1.1\r\nHost: gw.test\r\nConnection: close\r\n\r\n")
+					io.Copy(io.Discard, c)
+					c.Close()
+				}
+			}()
+		}
+		waitFor(t, 2*time.Second, "traffic", func() bool { return be.hits.Load() > int64(round*10) })
+		if err := gw.stop(); err != nil {
+			t.Fatal(err)
+		}
+		close(stop)
+		wg.Wait()
+		if n := gw.conns.count(); n != 0 {
+			t.Fatalf("round %d: %d connections still tracked after the stop", round, n)
+		}
+	}
+}

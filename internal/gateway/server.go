@@ -234,7 +234,12 @@ func (g *Gateway) accept(l *listener) {
 			nc.Close()
 			continue
 		}
-		go g.serveConn(nc, l)
+		// Tracked here, not in serveConn: shutdown waits for this loop to
+		// end and then for the tracked connections, so a connection added
+		// by a goroutine that had not run yet would be missed (and its Add
+		// would race the Wait).
+		cc := g.conns.add(nc)
+		go g.serveConn(nc, cc, l)
 	}
 }
 
@@ -245,8 +250,7 @@ var (
 
 // serveConn runs one client connection: read a request, route it, forward
 // it, log it, and go on while keepalive allows.
-func (g *Gateway) serveConn(nc net.Conn, l *listener) {
-	cc := g.conns.add(nc)
+func (g *Gateway) serveConn(nc net.Conn, cc *clientConn, l *listener) {
 	br := clientReaders.Get().(*bufio.Reader)
 	br.Reset(nc)
 	bw := clientWriters.Get().(*bufio.Writer)
