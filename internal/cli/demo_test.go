@@ -222,6 +222,9 @@ func TestDemoTellsTheStalledDependencyStory(t *testing.T) {
 	if u := fxStatus(t, d.admin); u.Breaker == nil || u.Breaker.State != "open" || len(u.Targets) != 1 || u.Targets[0].Passive != "down" {
 		t.Errorf("skjold status while fx stalls: %+v", u)
 	}
+	if code, out, errOut := runCLI(t, "status", "--admin", d.admin); code != 0 || !strings.Contains(out, "upstream fx") || !strings.Contains(out, "breaker open") {
+		t.Errorf("skjold status while fx stalls: exit %d, stderr %q, stdout:\n%s", code, errOut, out)
+	}
 
 	if a := call(t, c, "POST", "http://"+d.fx+"/_demo/heal"); a.status != 200 || a.body["mode"] != "heal" {
 		t.Fatalf("heal: %d %v", a.status, a.body)
