@@ -34,7 +34,7 @@ type rawBackend struct {
 	open     map[net.Conn]struct{}
 }
 
-func newRawBackend(t *testing.T, serve func(c net.Conn)) *rawBackend {
+func newRawBackend(t testing.TB, serve func(c net.Conn)) *rawBackend {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

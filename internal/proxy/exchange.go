@@ -55,6 +55,7 @@ type Exchange struct {
 	FastFailed bool // answered without touching an upstream (breaker, no target, bulkhead)
 
 	idBuf    [40]byte
+	num      [20]byte      // formats numbers for the wire; a local array escapes into the bufio.Writer
 	body     h1.BodyReader // the request body
 	respBody h1.BodyReader // the response body
 	bodyBuf  []byte

@@ -125,13 +125,11 @@ func (p *Proxy) writeRequest(ex *Exchange, r *Route, c *upstream.Conn) error {
 		w.WriteString("Transfer-Encoding: chunked\r\n\r\n")
 	case req.HasBody() && !streaming:
 		w.WriteString("Content-Length: ")
-		var nb [20]byte
-		w.Write(strconv.AppendInt(nb[:0], int64(len(ex.bodyBuf)), 10))
+		w.Write(strconv.AppendInt(ex.num[:0], int64(len(ex.bodyBuf)), 10))
 		w.WriteString("\r\n\r\n")
 	case req.ContentLength >= 0:
 		w.WriteString("Content-Length: ")
-		var nb [20]byte
-		w.Write(strconv.AppendInt(nb[:0], req.ContentLength, 10))
+		w.Write(strconv.AppendInt(ex.num[:0], req.ContentLength, 10))
 		w.WriteString("\r\n\r\n")
 	default:
 		w.WriteString("\r\n")
@@ -272,8 +270,7 @@ func (p *Proxy) writeResponse(ex *Exchange, r *Route, c *upstream.Conn) (reusabl
 
 	// Status line and headers.
 	w.WriteString("HTTP/1.1 ")
-	var nb [20]byte
-	w.Write(strconv.AppendInt(nb[:0], int64(resp.Status), 10))
+	w.Write(strconv.AppendInt(ex.num[:0], int64(resp.Status), 10))
 	w.WriteByte(' ')
 	w.Write(resp.Reason)
 	w.WriteString("\r\n")
@@ -293,12 +290,12 @@ func (p *Proxy) writeResponse(ex *Exchange, r *Route, c *upstream.Conn) (reusabl
 		if resp.ContentLength >= 0 && resp.Status >= 200 && resp.Status != 204 {
 			// HEAD and 304 answers keep the length they describe.
 			w.WriteString("Content-Length: ")
-			w.Write(strconv.AppendInt(nb[:0], resp.ContentLength, 10))
+			w.Write(strconv.AppendInt(ex.num[:0], resp.ContentLength, 10))
 			w.WriteString("\r\n")
 		}
 	case h1.LengthBody:
 		w.WriteString("Content-Length: ")
-		w.Write(strconv.AppendInt(nb[:0], resp.ContentLength, 10))
+		w.Write(strconv.AppendInt(ex.num[:0], resp.ContentLength, 10))
 		w.WriteString("\r\n")
 	default:
 		if req.Minor == 1 {
