@@ -341,14 +341,17 @@ routes: [{match: {path_prefix: /}, upstream: app}]
 			t.Fatal("requests over the limit were not turned away")
 		}
 	}
-	if n := inside.Load(); n != 2 {
-		t.Errorf("%d requests reached the backend, want 2", n)
-	}
+	// The two that hold the slots reach the backend (they may still be on
+	// their way).
+	waitFor(t, 2*time.Second, "two requests at the backend", func() bool { return inside.Load() == 2 })
 	once.Do(func() { close(release) })
 	for i := 0; i < 2; i++ {
 		if r := <-results; r.code != 200 || r.body != "served" {
 			t.Errorf("held request: %d %q", r.code, r.body)
 		}
+	}
+	if n := inside.Load(); n != 2 {
+		t.Errorf("%d requests reached the backend, want 2", n)
 	}
 	if u := upstreamStatus(t, gw, "app"); u.Failures != 0 || u.Targets[0].Passive != "up" {
 		t.Errorf("bulkhead rejections counted against the target: %+v", u.Targets[0])
@@ -607,4 +610,43 @@ routes: [{match: {path_prefix: /}, upstream: app}]
 			t.Fatalf("round %d: %d connections still tracked after the stop", round, n)
 		}
 	}
+}
+
+// A stopped gateway leaves no connection open to its targets: the pooled
+// keepalive connections are closed with it.
+func TestStopClosesPooledUpstreamConnections(t *testing.T) {
+	var open atomic.Int64
+	be := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ok")
+	}))
+	be.Config.ConnState = func(c net.Conn, s http.ConnState) {
+		switch s {
+		case http.StateNew:
+			open.Add(1)
+		case http.StateClosed, http.StateHijacked:
+			open.Add(-1)
+		}
+	}
+	be.Start()
+	defer be.Close()
+	gw := startGateway(t, fmt.Sprintf(`
+listeners: {public: {address: "127.0.0.1:0"}}
+upstreams: {app: {targets: [{address: %q}]}}
+routes: [{match: {path_prefix: /}, upstream: app}]
+`, hostPort(be.URL)))
+	c := newClient()
+	for i := 0; i < 3; i++ {
+		if code, _, _ := get(t, c, "http://"+gw.addr+"/x"); code != 200 {
+			t.Fatalf("request %d: %d", i, code)
+		}
+	}
+	// The connection returns to the pool just after the client has its
+	// answer.
+	waitFor(t, time.Second, "one pooled upstream connection", func() bool {
+		return upstreamStatus(t, gw, "app").Targets[0].IdleConns == 1
+	})
+	if err := gw.stop(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, time.Second, "the pooled upstream connection to close", func() bool { return open.Load() == 0 })
 }

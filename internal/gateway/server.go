@@ -160,6 +160,8 @@ func (g *Gateway) Serve(ctx context.Context) error {
 	g.shutdown(shutdownCtx)
 	cancel()
 	<-janitorDone
+	// Every request has ended: the pooled upstream connections go too.
+	g.registry.Retain(nil)
 	g.mu.Lock()
 	for name, c := range g.checkers {
 		c.Stop()
