@@ -116,6 +116,9 @@ func TestResetMidResponseTruncatesTheClientResponse(t *testing.T) {
 			io.WriteString(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1f4\r\n"+half+"\r\n")
 		case "/close":
 			io.WriteString(c, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n"+half)
+		case "/bad-chunk":
+			// Not a reset but as broken: a chunk size that is not hex.
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1f4\r\n"+half+"\r\nzz\r\n")
 		}
 		// Let the gateway take the bytes before the reset.
 		c.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
@@ -129,7 +132,7 @@ upstreams: {app: {targets: [{address: %q}], passive_health: {max_fails: 0}, brea
 routes: [{match: {path_prefix: /}, upstream: app}]
 `, be.addr()))
 
-	for i, path := range []string{"/length", "/chunked", "/close"} {
+	for i, path := range []string{"/length", "/chunked", "/close", "/bad-chunk"} {
 		t.Run(path, func(t *testing.T) {
 			c, err := net.Dial("tcp", gw.addr)
 			if err != nil {
@@ -152,6 +155,43 @@ routes: [{match: {path_prefix: /}, upstream: app}]
 			waitFor(t, time.Second, "the target's failure to be counted", func() bool {
 				return upstreamStatus(t, gw, "app").Failures == uint64(i+1)
 			})
+		})
+	}
+}
+
+// A target whose response head is malformed or framed ambiguously gets
+// the client a 502; none of it is passed on.
+func TestMalformedUpstreamResponsesGet502(t *testing.T) {
+	responses := map[string]string{
+		"/cl-te":        "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+		"/two-lengths":  "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+		"/gzip-chunked": "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+		"/te-in-1.0":    "HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+		"/obs-fold":     "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-A: a\r\n b\r\n\r\nok",
+		"/bare-cr":      "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-A: a\rb\r\n\r\nok",
+		"/status-2000":  "HTTP/1.1 2000 OK\r\nContent-Length: 2\r\n\r\nok",
+		"/http2":        "HTTP/2 200\r\ncontent-length: 2\r\n\r\nok",
+		"/not-http":     "hello there\r\n\r\n",
+		"/huge-head":    "HTTP/1.1 200 OK\r\nX-Big: " + strings.Repeat("h", 70<<10) + "\r\nContent-Length: 2\r\n\r\nok",
+		"/unasked-101":  "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+	}
+	be := newRawBackend(t, scripted(func(req *http.Request, _ string) (string, bool) {
+		return responses[req.URL.Path], true
+	}))
+	gw := startGateway(t, fmt.Sprintf(`
+listeners: {public: {address: "127.0.0.1:0"}}
+upstreams: {app: {targets: [{address: %q}], passive_health: {max_fails: 0}, breaker: {disabled: true}}}
+routes: [{match: {path_prefix: /}, upstream: app, retry: {tries: 1}}]
+`, be.addr()))
+	for path := range responses {
+		t.Run(path, func(t *testing.T) {
+			code, body := rawRequest(t, gw.addr, "GET "+path+" HTTP/1.1\r\nHost: gw.test\r\nConnection: close\r\n\r\n")
+			if code != 502 {
+				t.Fatalf("got %d %q, want 502", code, body)
+			}
+			if eb := decodeError(t, body); eb.Upstream != "app" {
+				t.Errorf("error body %q", body)
+			}
 		})
 	}
 }
