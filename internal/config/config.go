@@ -23,6 +23,9 @@ type Config struct {
 	// an exact host beats a wildcard host beats no host, then the longest
 	// path prefix; among equals, the first listed.
 	Routes []*Route `yaml:"routes,omitempty"`
+	// Databases declares the database clusters services share and each
+	// service's database on them (`skjold db`).
+	Databases Databases `yaml:"databases,omitempty"`
 
 	// Source names where the config came from (a file path), for messages.
 	Source string `yaml:"-"`

@@ -99,6 +99,7 @@ func applyDefaults(c *Config, r *report) {
 	}
 
 	routeDefaults(f, c)
+	databasesDefaults(f, &c.Databases)
 }
 
 func upstreamDefaults(f filler, p string, u *Upstream) {

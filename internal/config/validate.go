@@ -28,6 +28,7 @@ func validate(c *Config, r *report) {
 		v.route(indexPath("routes", i), rt)
 	}
 	v.routeConflicts()
+	v.databases()
 }
 
 func (v validator) problemf(path, format string, args ...any) {
