@@ -11,4 +11,5 @@ var subcommands = []func(streams) *cobra.Command{
 	newImport,
 	newStatus,
 	newReload,
+	newResidency,
 }

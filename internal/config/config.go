@@ -23,6 +23,9 @@ type Config struct {
 	// an exact host beats a wildcard host beats no host, then the longest
 	// path prefix; among equals, the first listed.
 	Routes []*Route `yaml:"routes,omitempty"`
+	// Residency declares where stores and upstreams keep data and the
+	// policy per data class (docs/residency.md). Default: no policy.
+	Residency Residency `yaml:"residency,omitempty"`
 	// Databases declares the database clusters services share and each
 	// service's database on them (`skjold db`).
 	Databases Databases `yaml:"databases,omitempty"`

@@ -29,6 +29,7 @@ func validate(c *Config, r *report) {
 	}
 	v.routeConflicts()
 	v.databases()
+	v.residency()
 }
 
 func (v validator) problemf(path, format string, args ...any) {
