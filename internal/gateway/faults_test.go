@@ -690,3 +690,50 @@ routes: [{match: {path_prefix: /}, upstream: app}]
 	}
 	waitFor(t, time.Second, "the pooled upstream connection to close", func() bool { return open.Load() == 0 })
 }
+
+// A client that leaves in the middle of a stream gets the upstream stream
+// closed promptly, without the target being blamed.
+func TestClientLeavingMidStreamClosesTheUpstream(t *testing.T) {
+	cancelled := make(chan struct{}, 1)
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "data: first\n\n")
+		w.(http.Flusher).Flush()
+		select {
+		case <-r.Context().Done():
+			cancelled <- struct{}{}
+		case <-time.After(5 * time.Second):
+		}
+	}))
+	defer be.Close()
+	gw := startGateway(t, fmt.Sprintf(`
+listeners: {public: {address: "127.0.0.1:0"}}
+upstreams: {app: {targets: [{address: %q}], breaker: {consecutive_failures: 1}}}
+routes: [{match: {path_prefix: /}, upstream: app}]
+`, hostPort(be.URL)))
+	rc := dialRaw(t, gw.addr)
+	rc.send("GET /events HTTP/1.1\r\nHost: gw.test\r\n\r\n")
+	line, err := rc.br.ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "HTTP/1.1 200 ") {
+		t.Fatalf("status line %q: %v", line, err)
+	}
+	for !strings.Contains(line, "data: first") {
+		if line, err = rc.br.ReadString('\n'); err != nil {
+			t.Fatalf("waiting for the first event: %v", err)
+		}
+	}
+	left := time.Now()
+	rc.c.Close()
+	select {
+	case <-cancelled:
+		if d := time.Since(left); d > 500*time.Millisecond {
+			t.Errorf("upstream stream closed %v after the client left", d)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("the upstream stream outlived its client")
+	}
+	waitFor(t, time.Second, "the request to end", func() bool { return upstreamStatus(t, gw, "app").InFlight == 0 })
+	if u := upstreamStatus(t, gw, "app"); u.Failures != 0 || u.Breaker.State != "closed" {
+		t.Errorf("the departure counted against the target: failures %d, breaker %s", u.Failures, u.Breaker.State)
+	}
+}
