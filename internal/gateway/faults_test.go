@@ -737,3 +737,41 @@ routes: [{match: {path_prefix: /}, upstream: app}]
 		t.Errorf("the departure counted against the target: failures %d, breaker %s", u.Failures, u.Breaker.State)
 	}
 }
+
+// A pooled connection that the target closed while it sat idle is not a
+// failure: the request goes out again on a fresh connection.
+func TestConnectionClosedWhileIdleIsRedialed(t *testing.T) {
+	var served atomic.Int64
+	be := newRawBackend(t, func(c net.Conn) {
+		_, _, err := readRequestHead(bufio.NewReader(c))
+		if err != nil {
+			return
+		}
+		served.Add(1)
+		// Keep-alive by the look of it, then closed at once, as a target
+		// with a short idle timeout does.
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	})
+	gw := startGateway(t, fmt.Sprintf(`
+listeners: {public: {address: "127.0.0.1:0"}}
+upstreams: {app: {targets: [{address: %q}], breaker: {consecutive_failures: 1}}}
+routes: [{match: {path_prefix: /}, upstream: app, retry: {tries: 1}}]
+`, be.addr()))
+	c := newClient()
+	for i := 0; i < 10; i++ {
+		// Let the target's close reach the gateway's side of the pooled
+		// connection, so the next request finds it dead.
+		waitFor(t, time.Second, "the target to close its connections", func() bool {
+			return be.accepted.Load() == served.Load() && be.openConns() == 0
+		})
+		if code, body, _ := get(t, c, "http://"+gw.addr+"/x"); code != 200 || body != "ok" {
+			t.Fatalf("request %d: %d %q", i, code, body)
+		}
+	}
+	if n := served.Load(); n != 10 {
+		t.Errorf("the target served %d requests for 10", n)
+	}
+	if u := upstreamStatus(t, gw, "app"); u.Failures != 0 || u.Breaker.State != "closed" {
+		t.Errorf("stale connections counted as failures: %d, breaker %s", u.Failures, u.Breaker.State)
+	}
+}

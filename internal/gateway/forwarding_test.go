@@ -72,6 +72,13 @@ func newRawBackend(t testing.TB, serve func(c net.Conn)) *rawBackend {
 
 func (b *rawBackend) addr() string { return b.ln.Addr().String() }
 
+// openConns is how many accepted connections are still being served.
+func (b *rawBackend) openConns() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.open)
+}
+
 func (b *rawBackend) close() {
 	b.ln.Close()
 	b.mu.Lock()
