@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"strings"
 
 	"go.yaml.in/yaml/v3"
 
@@ -226,13 +225,6 @@ func (r *Residency) Table() *geo.Table {
 	return geo.Builtin().Extend(ext)
 }
 
-// Restricted reports whether the policy limits where class may be stored
-// or processed.
-func (r *Residency) Restricted(class string) bool {
-	rule := r.Policy[class]
-	return rule != nil && (rule.Geo().Restricts() || rule.Processing.Geo().Restricts())
-}
-
 // residencyDefaults fills the residency section's defaults: a store with a
 // cluster is a database, a replica or backup that names no provider is at
 // its store's, and a policy without a processing rule uses its storing
@@ -289,9 +281,3 @@ func residencyDefaults(c *Config) {
 		}
 	}
 }
-
-// policyNames lists the classes with a policy, for messages.
-func (r *Residency) policyNames() []string { return sortedKeys(r.Policy) }
-
-// placeList formats places for a message: "EEA, CH".
-func placeList(p Places) string { return strings.Join(p, ", ") }
