@@ -62,6 +62,11 @@ func renderInfo(w io.Writer, info map[string]string) {
 	}
 	fmt.Fprintln(w, b.String())
 	fmt.Fprintln(w)
+	if info["rounds"] == "1" {
+		fmt.Fprintln(w, "One round is a smoke run: a single run per target says little on a machine doing anything")
+		fmt.Fprintln(w, "else. Compare ratios from the default five rounds.")
+		fmt.Fprintln(w)
+	}
 }
 
 // concurrencyPhases lists the cN phases by N.
@@ -159,7 +164,7 @@ func renderScenarios(w io.Writer, s *Samples) [][]string {
 		}
 		p99 := median(collect(rs, func(r Run) float64 { return r.P99 }))
 		rows = append(rows, []string{c.title,
-			fmt.Sprintf("p50 %s, p99 %s, %.0f req/s, %s µs CPU per answer; %.0f of %.0f answers were 503, %.0f socket errors",
+			fmt.Sprintf("p50 %s, p99 %s, %.0f req/s, %s µs CPU per answer; %.0f of %.0f answers had an error status (the breaker's 503), %.0f socket errors",
 				latency(median(collect(rs, func(r Run) float64 { return r.P50 }))), latency(p99),
 				median(collect(rs, Run.RPS)), num(median(collect(rs, Run.CPUPerRequest)), "%.1f"), non2xx, reqs, errs)})
 		if c.target == "c1" {

@@ -83,8 +83,8 @@ func TestRenderShowsTablesAndTargets(t *testing.T) {
 		// The backend's CPU is no proxy's.
 		"| direct | 45000 | 350 µs | 850 µs | — | 1.00 | 1.63 | 0.49 | — | 0 |",
 		"| 10 000 routes vs 10 routes (the last route requested), -c32 | 49000 vs 50000 req/s: 0.98× |",
-		"| open breaker, one client (-c1) | p50 90 µs, p99 400 µs, 1000 req/s, 20.0 µs CPU per answer; 1000 of 1000 answers were 503, 0 socket errors |",
-		"| open breaker, -c32 | p50 900 µs, p99 5.00 ms, 30000 req/s, 20.0 µs CPU per answer; 30000 of 30000 answers were 503",
+		"| open breaker, one client (-c1) | p50 90 µs, p99 400 µs, 1000 req/s, 20.0 µs CPU per answer; 1000 of 1000 answers had an error status (the breaker's 503), 0 socket errors |",
+		"| open breaker, -c32 | p50 900 µs, p99 5.00 ms, 30000 req/s, 20.0 µs CPU per answer; 30000 of 30000 answers had an error status (the breaker's 503)",
 		"RSS 20.0 MiB before, 60.0 MiB with them open: +40.0 MiB (4.1 KiB each); 10000 held, 0 failed; 10012 descriptors open",
 		"| req/s ≥ 1.0× nginx at -c32 | 0.80× | no |",
 		"| CPU per request ≤ 1.1× nginx at -c32 | 1.07× | yes |",
@@ -96,7 +96,19 @@ func TestRenderShowsTablesAndTargets(t *testing.T) {
 			t.Errorf("report lacks %q\n%s", want, out)
 		}
 	}
+	if strings.Contains(out, "smoke run") {
+		t.Errorf("a two-round report calls itself a smoke run\n%s", out)
+	}
 	if strings.Contains(out, "-c256") {
 		t.Errorf("report has a -c256 table without -c256 runs\n%s", out)
+	}
+}
+
+func TestRenderCallsOneRoundASmokeRun(t *testing.T) {
+	s, _ := Parse(strings.NewReader("info rounds 1\n"))
+	var b bytes.Buffer
+	Render(&b, s)
+	if !strings.Contains(b.String(), "One round is a smoke run") {
+		t.Errorf("one-round report does not warn that it is a smoke run\n%s", b.String())
 	}
 }

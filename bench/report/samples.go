@@ -17,7 +17,7 @@ type Run struct {
 	Duration float64 // µs
 	P50, P99 float64 // µs
 	Errors   float64 // socket errors and timeouts
-	Non2xx   float64 // answers with a status other than 2xx or 3xx
+	Non2xx   float64 // answers with a status of 400 or more (wrk counts those)
 	CPU      float64 // µs of the target's CPU during the run; -1 when not measured
 }
 
