@@ -29,6 +29,8 @@ type Config struct {
 	// Databases declares the database clusters services share and each
 	// service's database on them (`skjold db`).
 	Databases Databases `yaml:"databases,omitempty"`
+	// Services are deployed blue/green by `skjold deploy`, keyed by name.
+	Services map[string]*Service `yaml:"services,omitempty"`
 
 	// Source names where the config came from (a file path), for messages.
 	Source string `yaml:"-"`

@@ -100,6 +100,7 @@ func applyDefaults(c *Config, r *report) {
 
 	routeDefaults(f, c)
 	databasesDefaults(f, &c.Databases)
+	servicesDefaults(f, c)
 	residencyDefaults(c)
 }
 

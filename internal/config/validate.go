@@ -29,6 +29,7 @@ func validate(c *Config, r *report) {
 	}
 	v.routeConflicts()
 	v.databases()
+	v.services()
 	v.residency()
 }
 
