@@ -81,11 +81,14 @@ func (c *Config) ServiceDataClasses(name string) []string {
 }
 
 // ServiceUpstream returns the upstream a service runs behind, from
-// residency.services, and the
+// residency.services or else from the deploy services section, and the
 // key path that says so; "" when neither does.
 func (c *Config) ServiceUpstream(name string) (upstream, path string) {
 	if s := c.Residency.Services[name]; s != nil && s.Upstream != "" {
 		return s.Upstream, keyPath("residency.services", name) + ".upstream"
+	}
+	if s := c.Services[name]; s != nil && s.Upstream != "" {
+		return s.Upstream, keyPath("services", name) + ".upstream"
 	}
 	return "", ""
 }

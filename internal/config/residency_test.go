@@ -165,6 +165,26 @@ func TestServicesAndUpstreamsSendingDataOutsideThePolicyAreRefused(t *testing.T)
     fx:
       location: {provider: hetzner, region: fsn1}
 `), "residency.services.journal.upstream", `service "journal" handles "health" data behind upstream "fx", which breaks residency.policy.health.within`},
+		{"service of the databases section", residencyDoc(`databases:
+  clusters:
+    main: {engine: postgres, admin_dsn_env: PG}
+  services:
+    journal: {data_class: health}
+`, `services:
+  journal:
+    upstream: fx #<
+    command: ./journal
+`, `residency:
+  policy:
+    personal: {within: EEA}
+    public: {}
+    health: {within: NO}
+  upstreams:
+    accounts:
+      location: {provider: hetzner, region: fsn1}
+    fx:
+      location: {provider: hetzner, region: fsn1}
+`), "services.journal.upstream", `service "journal" handles "health" data behind upstream "fx"`},
 		{"upstream's own classes", residencyDoc(`residency:
   policy:
     personal: {within: EEA}
