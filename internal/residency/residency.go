@@ -126,11 +126,10 @@ type Result struct {
 	// Violations counts stores and upstreams whose verdict is Violation.
 	Violations int `json:"violations"`
 
+	// table is the provider and country table the result was computed
+	// with, for the report.
 	table *geo.Table
 }
-
-// Table is the provider and country table the result was computed with.
-func (r *Result) Table() *geo.Table { return r.table }
 
 // Evaluate checks every store and upstream of c against c's policy. c must
 // be defaulted (config.Parse, config.ApplyDefaults).
