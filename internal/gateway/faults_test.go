@@ -764,8 +764,20 @@ routes: [{match: {path_prefix: /}, upstream: app, retry: {tries: 1}}]
 		waitFor(t, time.Second, "the target to close its connections", func() bool {
 			return be.accepted.Load() == served.Load() && be.openConns() == 0
 		})
-		if code, body, _ := get(t, c, "http://"+gw.addr+"/x"); code != 200 || body != "ok" {
-			t.Fatalf("request %d: %d %q", i, code, body)
+		// POSTs too: one must not go out on a connection that may be dead.
+		method := "GET"
+		if i%2 == 1 {
+			method = "POST"
+		}
+		req, _ := http.NewRequest(method, "http://"+gw.addr+"/x", strings.NewReader("body"))
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(body) != "ok" {
+			t.Fatalf("request %d (%s): %d %q", i, method, resp.StatusCode, body)
 		}
 	}
 	if n := served.Load(); n != 10 {
@@ -773,5 +785,74 @@ routes: [{match: {path_prefix: /}, upstream: app, retry: {tries: 1}}]
 	}
 	if u := upstreamStatus(t, gw, "app"); u.Failures != 0 || u.Breaker.State != "closed" {
 		t.Errorf("stale connections counted as failures: %d, breaker %s", u.Failures, u.Breaker.State)
+	}
+}
+
+// A target that takes a request on a pooled connection and closes it
+// without answering may have acted on it: a request that must not run twice
+// is then answered 502 and never sent again, one that may is resent.
+func TestRequestTakenByADyingConnectionIsResentOnlyIfIdempotent(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[string]int{}
+	be := newRawBackend(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for n := 1; ; n++ {
+			_, req, err := readRequestHead(br)
+			if err != nil {
+				return
+			}
+			io.Copy(io.Discard, req.Body)
+			mu.Lock()
+			seen[req.Method+" "+req.URL.Path]++
+			mu.Unlock()
+			if n > 1 {
+				return // took the second request on this connection, then died
+			}
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+	gw := startGateway(t, fmt.Sprintf(`
+listeners: {public: {address: "127.0.0.1:0"}}
+upstreams: {app: {targets: [{address: %q}], passive_health: {max_fails: 0}, breaker: {disabled: true}}}
+routes: [{match: {path_prefix: /}, upstream: app, retry: {tries: 1}}]
+`, be.addr()))
+	tests := []struct {
+		method, path, key string
+		want              int // status
+		times             int // how often the target saw it
+	}{
+		{"POST", "/pay", "", 502, 1},
+		{"PATCH", "/account", "", 502, 1},
+		{"POST", "/pay-keyed", "k-1", 200, 2},
+		{"GET", "/read", "", 200, 2},
+		{"PUT", "/put", "", 200, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+tt.path, func(t *testing.T) {
+			// One request to put a connection in the pool, then the one
+			// under test rides it.
+			rc := dialRaw(t, gw.addr)
+			rc.send("GET /warm HTTP/1.1\r\nHost: gw.test\r\n\r\n")
+			if r := rc.read("GET"); r.status != 200 {
+				t.Fatalf("warm-up: %d", r.status)
+			}
+			waitFor(t, time.Second, "the warm connection to be pooled", func() bool {
+				return upstreamStatus(t, gw, "app").Targets[0].IdleConns == 1
+			})
+			req := tt.method + " " + tt.path + " HTTP/1.1\r\nHost: gw.test\r\nContent-Length: 4\r\n"
+			if tt.key != "" {
+				req += "Idempotency-Key: " + tt.key + "\r\n"
+			}
+			rc.send(req + "\r\nbody")
+			if r := rc.read(tt.method); r.status != tt.want {
+				t.Errorf("got %d %q, want %d", r.status, r.body, tt.want)
+			}
+			mu.Lock()
+			n := seen[tt.method+" "+tt.path]
+			mu.Unlock()
+			if n != tt.times {
+				t.Errorf("the target saw the request %d times, want %d", n, tt.times)
+			}
+		})
 	}
 }

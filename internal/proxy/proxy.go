@@ -239,7 +239,13 @@ func (p *Proxy) retryable(ex *Exchange, r *Route, a attempt) bool {
 	default:
 		return false
 	}
-	if !a.sent || r.NonIdempotent || ex.Req.IdempotencyKey {
+	return !a.sent || resendable(ex, r)
+}
+
+// resendable reports whether the request may reach an upstream twice: its
+// method is idempotent, it carries an Idempotency-Key, or the route opts in.
+func resendable(ex *Exchange, r *Route) bool {
+	if r.NonIdempotent || ex.Req.IdempotencyKey {
 		return true
 	}
 	switch string(ex.Req.Method) {
@@ -259,6 +265,13 @@ func (p *Proxy) try(ex *Exchange, r *Route, t *upstream.Target, deadline time.Ti
 		return attempt{class: ClassTimeout, failure: false, err: errors.New("request deadline passed before the try")}
 	}
 	c, err := u.Conn(context.Background(), t, min(p.connectTimeout(r), deadline.Sub(now)), now)
+	if err == nil && c.Reused && !resendable(ex, r) && c.PeerClosed() {
+		// A request that must not run twice cannot be resent when its
+		// pooled connection turns out dead (see exchange), so one the
+		// target closed while idle is replaced before it is used.
+		u.Done(c, false, now)
+		c, err = u.Dial(context.Background(), t, min(p.connectTimeout(r), deadline.Sub(now)))
+	}
 	if err != nil {
 		return attempt{class: ClassConnect, failure: r.RetryOn.Error || r.RetryOn.Timeout, err: err}
 	}
@@ -340,7 +353,11 @@ func (p *Proxy) exchange(ex *Exchange, r *Route, c *upstream.Conn, deadline time
 			if ex.clientGone.Load() {
 				return attempt{class: ClassClientGone, sent: true}, false
 			}
-			if reused && isStale(err) {
+			// No response at all on a pooled connection: usually the
+			// target closed it while idle and never saw the request. But
+			// it may have taken the request and died, so only a request
+			// that may run twice is sent again.
+			if reused && isStale(err) && resendable(ex, r) {
 				return attempt{}, true
 			}
 			return p.ioFailure(ex, r, err, true), false
