@@ -12,4 +12,5 @@ var subcommands = []func(streams) *cobra.Command{
 	newStatus,
 	newReload,
 	newResidency,
+	newDB,
 }
