@@ -527,3 +527,15 @@ func TestExitCode(t *testing.T) {
 		}
 	}
 }
+
+func TestOverallCountsASkipAsPassed(t *testing.T) {
+	if got := Overall([]Result{{Status: OK}, {Status: Skip}}); got != OK {
+		t.Errorf("ok and skip: %s", got)
+	}
+	if got := Overall([]Result{{Status: Skip}, {Status: Warn}}); got != Warn {
+		t.Errorf("skip and warn: %s", got)
+	}
+	if got := Overall(nil); got != OK {
+		t.Errorf("nothing: %s", got)
+	}
+}

@@ -146,14 +146,23 @@ func summary(results []Result) string {
 	return fmt.Sprintf("%d %s: %s", len(results), noun, strings.Join(parts, ", "))
 }
 
+// Overall is the status of a whole report: the worst of the results,
+// where a skipped check counts as passed.
+func Overall(results []Result) Status {
+	if w := Worst(results); w != Skip {
+		return w
+	}
+	return OK
+}
+
 // jsonReport is the --json document.
 type jsonReport struct {
 	Status Status `json:"status"`
 	Report
 }
 
-// WriteJSON prints the report as one JSON document with the overall status
-// (the worst of the results) first.
+// WriteJSON prints the report as one JSON document with the Overall status
+// first.
 func (r Report) WriteJSON(w io.Writer) error {
 	if r.Results == nil {
 		r.Results = []Result{}
@@ -161,5 +170,5 @@ func (r Report) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
-	return enc.Encode(jsonReport{Status: Worst(r.Results), Report: r})
+	return enc.Encode(jsonReport{Status: Overall(r.Results), Report: r})
 }
