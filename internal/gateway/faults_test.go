@@ -836,8 +836,10 @@ routes: [{match: {path_prefix: /}, upstream: app, retry: {tries: 1}}]
 			if r := rc.read("GET"); r.status != 200 {
 				t.Fatalf("warm-up: %d", r.status)
 			}
-			waitFor(t, time.Second, "the warm connection to be pooled", func() bool {
-				return upstreamStatus(t, gw, "app").Targets[0].IdleConns == 1
+			// Every pooled connection has served one request, so the target
+			// dies with the next one, whichever it is.
+			waitFor(t, 2*time.Second, "a pooled connection", func() bool {
+				return upstreamStatus(t, gw, "app").Targets[0].IdleConns >= 1
 			})
 			req := tt.method + " " + tt.path + " HTTP/1.1\r\nHost: gw.test\r\nContent-Length: 4\r\n"
 			if tt.key != "" {
