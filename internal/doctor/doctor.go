@@ -24,28 +24,36 @@ const (
 	Fail
 )
 
-var statusNames = [...]string{OK: "ok", Skip: "skip", Warn: "warn", Fail: "fail"}
+// statuses lists every status, best first.
+func statuses() []Status { return []Status{OK, Skip, Warn, Fail} }
 
 func (s Status) String() string {
-	if s < 0 || int(s) >= len(statusNames) {
-		return fmt.Sprintf("status(%d)", int(s))
+	switch s {
+	case OK:
+		return "ok"
+	case Skip:
+		return "skip"
+	case Warn:
+		return "warn"
+	case Fail:
+		return "fail"
 	}
-	return statusNames[s]
+	return fmt.Sprintf("status(%d)", int(s))
 }
 
 // MarshalText writes the status as its name, for JSON.
 func (s Status) MarshalText() ([]byte, error) {
-	if s < 0 || int(s) >= len(statusNames) {
+	if s < OK || s > Fail {
 		return nil, fmt.Errorf("doctor: unknown status %d", int(s))
 	}
-	return []byte(statusNames[s]), nil
+	return []byte(s.String()), nil
 }
 
 // UnmarshalText reads a status name.
 func (s *Status) UnmarshalText(b []byte) error {
-	for i, n := range statusNames {
-		if n == string(b) {
-			*s = Status(i)
+	for _, st := range statuses() {
+		if st.String() == string(b) {
+			*s = st
 			return nil
 		}
 	}

@@ -127,11 +127,9 @@ func cell(s string) string {
 
 // summary counts the results by status: "12 checks: 9 ok, 2 warn, 1 fail".
 func summary(results []Result) string {
-	var n [len(statusNames)]int
+	n := map[Status]int{}
 	for _, r := range results {
-		if r.Status >= 0 && int(r.Status) < len(n) {
-			n[r.Status]++
-		}
+		n[r.Status]++
 	}
 	parts := []string{fmt.Sprintf("%d ok", n[OK])}
 	for _, s := range []Status{Warn, Fail, Skip} {

@@ -59,15 +59,15 @@ func kernelSettings() []kernelSetting {
 			fix:      strconv.Itoa(minSomaxconn),
 			expected: fmt.Sprintf(">= %d (the default since Linux 5.4)", minSomaxconn),
 			why: "caps every listener's accept queue (Go asks for this much); a burst larger than it is " +
-				"dropped SYNs and 1s-3s connect retries",
+				"dropped, and clients retransmit only after 1s",
 			judge: judgeAtLeast(minSomaxconn, false),
 		},
 		{
 			key:      "net.ipv4.tcp_max_syn_backlog",
 			fix:      strconv.Itoa(minSynBacklog),
 			expected: fmt.Sprintf(">= %d", minSynBacklog),
-			why: "half-open connections a listener keeps; past it the kernel falls back to SYN cookies, " +
-				"which drop TCP options such as window scaling",
+			why: "half-open connections a listener keeps; past it the kernel answers with SYN cookies, " +
+				"which round the MSS and keep window scaling only when timestamps are on",
 			judge: judgeAtLeast(minSynBacklog, false),
 		},
 		{
@@ -190,14 +190,16 @@ func (a sysctlAssignment) String() string {
 // sysctlDirs are searched by `sysctl --system` (and systemd-sysctl) in this
 // order; a file name found in an earlier directory hides the same name in
 // later ones.
-var sysctlDirs = []string{"/etc/sysctl.d", "/run/sysctl.d", "/usr/local/lib/sysctl.d", "/usr/lib/sysctl.d", "/lib/sysctl.d"}
+func sysctlDirs() []string {
+	return []string{"/etc/sysctl.d", "/run/sysctl.d", "/usr/local/lib/sysctl.d", "/usr/lib/sysctl.d", "/lib/sysctl.d"}
+}
 
 // sysctlFiles lists the config files `sysctl --system` applies, in the
 // order it applies them: the *.conf files of sysctlDirs sorted by name,
 // then /etc/sysctl.conf.
 func (h Host) sysctlFiles() []string {
 	byName := map[string]string{}
-	for _, dir := range sysctlDirs {
+	for _, dir := range sysctlDirs() {
 		matches, _ := filepath.Glob(h.path(dir) + "/*.conf")
 		for _, m := range matches {
 			name := filepath.Base(m)
