@@ -297,6 +297,7 @@ func (d *Deployer) run(ctx context.Context, st *State, req Request, driver strin
 	if err != nil {
 		return rel, d.finish(st, rel, Failed, err)
 	}
+	st.LastPort = port
 	sc := d.begin(rel.Number, StepStart, "%s %s on %s:%d", driver, rel.Source(), cfg.Host, port)
 	inst, err := drv.Start(ctx, StartSpec{
 		Service: d.opts.Service, Release: rel.Number, Version: rel.Version, Owner: d.owner,
@@ -402,8 +403,23 @@ func (d *Deployer) rollBack(ctx context.Context, st *State, rel *Release, drv Dr
 			ErrRolledBack, reason, targetList(rel.Previous), err))
 	}
 	sc.done("traffic back on %s%s", targetList(rel.Previous), drainNote(res.Drained, res.Remaining, "the new release"))
+	settle(ctx)
 	d.stopInstance(ctx, rel, drv, "stopping the new release")
 	return d.finish(st, rel, RolledBack, fmt.Errorf("%w: %s", ErrRolledBack, reason))
+}
+
+// settleTime is how long an instance that just left the gateway's targets
+// is kept before it is stopped. The gateway's drain counts requests in
+// flight on the old targets, but a request that chose its target from the
+// old set an instant before the switch is counted a moment later; stopping
+// at once could refuse its connection.
+const settleTime = time.Second
+
+func settle(ctx context.Context) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(settleTime):
+	}
 }
 
 // stopInstance stops and removes rel's instance, reporting it.
@@ -484,8 +500,8 @@ func (d *Deployer) save(st *State, rel *Release) error {
 }
 
 // pickPort returns a port of the range that nothing listens on and no
-// recorded instance uses, starting after the current release's port so
-// that blue and green alternate.
+// recorded instance uses, starting after the last release's port so that
+// releases go round the range.
 func (d *Deployer) pickPort(st State) (int, error) {
 	cfg := d.opts.Config
 	used := map[int]bool{}
@@ -496,8 +512,8 @@ func (d *Deployer) pickPort(st State) (int, error) {
 	}
 	n := cfg.Ports.Len()
 	first := 0
-	if st.Current != nil && st.Current.Instance != nil {
-		first = st.Current.Instance.Port - cfg.Ports.Lo + 1
+	if st.LastPort != 0 {
+		first = st.LastPort - cfg.Ports.Lo + 1
 	}
 	for i := range n {
 		port := cfg.Ports.Lo + ((first+i)%n+n)%n

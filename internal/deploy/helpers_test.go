@@ -117,7 +117,12 @@ routes:
 	if os.Getenv("SKJOLD_TEST_LOG") != "" {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	g := gateway.New(gateway.Options{Logger: logger})
+	opts := gateway.Options{Logger: logger}
+	if p := os.Getenv("SKJOLD_TEST_ACCESS_LOG"); p != "" {
+		f, _ := os.Create(p)
+		opts.AccessLog = slog.New(slog.NewJSONHandler(f, nil))
+	}
+	g := gateway.New(opts)
 	if err := g.Apply(cfg); err != nil {
 		t.Fatal(err)
 	}

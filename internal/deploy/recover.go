@@ -32,6 +32,8 @@ func (d *Deployer) recover(ctx context.Context, st *State) error {
 					}
 					st.Current = left
 					promoted = true
+				} else {
+					settle(ctx)
 				}
 			}
 			if !promoted {

@@ -99,6 +99,11 @@ type State struct {
 	Retiring []*Release `json:"retiring,omitempty"`
 	// LastRelease is the highest release number handed out.
 	LastRelease int `json:"last_release"`
+	// LastPort is the port the latest release was given; the next one
+	// starts looking after it, so that a release never reuses the address
+	// of the one just removed (the gateway may still hold connections to
+	// it).
+	LastPort int `json:"last_port,omitempty"`
 	// Updated is when the state was last written.
 	Updated time.Time `json:"updated"`
 }
