@@ -69,6 +69,9 @@ func newDoctor(s streams) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			o.Host = doctor.Host{Root: root}
+			if o.Sample <= 0 {
+				return withCode(2, fmt.Errorf("--sample must be positive, got %s", o.Sample))
+			}
 			if yes && !fix {
 				return withCode(2, errors.New("--yes only applies to --fix"))
 			}

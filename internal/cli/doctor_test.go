@@ -312,3 +312,11 @@ func TestDoctorPostgres(t *testing.T) {
 		}
 	}
 }
+
+func TestDoctorRejectsANonPositiveSample(t *testing.T) {
+	for _, v := range []string{"0s", "-1s"} {
+		if code, _, errOut := runDoctor(t, "", "doctor", "--sample", v); code != 2 || !strings.Contains(errOut, "--sample must be positive") {
+			t.Errorf("--sample %s: exit %d, stderr %q", v, code, errOut)
+		}
+	}
+}

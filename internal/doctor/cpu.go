@@ -95,10 +95,10 @@ func sampleCPU(ctx context.Context, h Host, d time.Duration, wait func(context.C
 	if err != nil {
 		return cpuSample{}, err
 	}
-	total := after.total() - before.total()
 	if after.total() <= before.total() {
 		return cpuSample{}, fmt.Errorf("no CPU time passed in /proc/stat over %s", d)
 	}
+	total := after.total() - before.total()
 	return cpuSample{
 		steal:  float64(after.steal-before.steal) / float64(total),
 		iowait: float64(after.iowait-before.iowait) / float64(total),

@@ -117,6 +117,9 @@ func PlanFix(h Host) (FixPlan, error) {
 func ApplyFix(h Host, p FixPlan) (wrote bool, applied int, err error) {
 	if p.New != p.Old {
 		if err := writeFileAtomic(h.path(p.Path), []byte(p.New), 0o644); err != nil {
+			if errors.Is(err, os.ErrPermission) {
+				return false, 0, fmt.Errorf("writing %s: %w (--fix needs root)", p.Path, err)
+			}
 			return false, 0, fmt.Errorf("writing %s: %w", p.Path, err)
 		}
 		wrote = true
