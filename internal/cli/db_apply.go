@@ -27,7 +27,10 @@ func newDBApply(s streams, f *dbCmdFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			for _, p := range provs {
+			for i, p := range provs {
+				if i > 0 {
+					fmt.Fprintln(s.out)
+				}
 				res, err := p.Apply(cmd.Context(), opts)
 				if res != nil {
 					writeApplied(s.out, res, opts)

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/spf13/cobra"
 
@@ -25,7 +26,10 @@ func newDBAudit(s streams, f *dbCmdFlags) *cobra.Command {
 				return err
 			}
 			leaks, incomplete := 0, 0
-			for _, p := range provs {
+			for i, p := range provs {
+				if i > 0 {
+					fmt.Fprintln(s.out)
+				}
 				r, err := p.Audit(cmd.Context())
 				if err != nil {
 					return withCode(2, err)

@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"fmt"
+
 	"github.com/spf13/cobra"
 )
 
@@ -19,10 +21,13 @@ func newDBPlan(s streams, f *dbCmdFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			for _, p := range provs {
+			for i, p := range provs {
 				plan, err := p.Plan(cmd.Context())
 				if err != nil {
 					return withCode(1, err)
+				}
+				if i > 0 {
+					fmt.Fprintln(s.out)
 				}
 				if err := plan.WriteText(s.out); err != nil {
 					return withCode(1, err)

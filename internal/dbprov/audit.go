@@ -74,7 +74,8 @@ func (a Access) cell(withLogin bool) string {
 type AccountPrivileges struct {
 	Account    string
 	Privileges []string
-	// Service is set when the account is a service's user: a leak.
+	// Service is set when the account is a service's user; plan reports
+	// its privileges as drift.
 	Service string
 }
 
@@ -95,6 +96,9 @@ type AuditReport struct {
 	Engine  Engine
 	// Services are the matrix's rows and columns, in order.
 	Services []string
+	// Declared are the services as the config declares them, in the
+	// same order.
+	Declared []Service
 	// Matrix[i][j] is what Services[i] could do in Services[j]'s schema.
 	Matrix           [][]Access
 	GlobalPrivileges []AccountPrivileges
@@ -155,6 +159,7 @@ func (p *Provisioner) Audit(ctx context.Context) (*AuditReport, error) {
 		return nil, fmt.Errorf("cluster %s: audit: %w", p.cluster.Name, err)
 	}
 	r.Cluster, r.Server, r.Engine = p.cluster.Name, e.server(), p.cluster.Engine
+	r.Declared = p.cluster.Services
 	engineFindings := r.Findings
 	r.Findings = cannot
 
@@ -178,9 +183,9 @@ func (p *Provisioner) Audit(ctx context.Context) (*AuditReport, error) {
 			case i == j && !(a.Login && a.Read && a.Write && a.Create):
 				r.add(Incomplete, login, "%s cannot %s its own schema, so its denials elsewhere prove nothing", login, strings.Join(verbs(Access{Login: !a.Login, Read: !a.Read, Write: !a.Write, Create: !a.Create}), ", "))
 			case i != j && a.any():
-				r.add(Leak, login, "%s can %s in %s's schema", login, strings.Join(verbs(a), ", "), target)
+				r.add(Leak, login, "%s can %s in the schema of %s", login, strings.Join(verbs(a), ", "), target)
 			case i != j && a.Login && p.cluster.Engine == Postgres:
-				r.add(Leak, login, "%s can log in to %s's database", login, target)
+				r.add(Leak, login, "%s can log in to the database of %s", login, target)
 			}
 		}
 	}
@@ -194,11 +199,8 @@ func (p *Provisioner) Audit(ctx context.Context) (*AuditReport, error) {
 			r.add(Warning, d.Service, "%s", d.What)
 		}
 	}
-	for _, g := range r.GlobalPrivileges {
-		if g.Service != "" {
-			r.add(Leak, g.Service, "service account %s has global privileges: %s", g.Account, strings.Join(g.Privileges, ", "))
-		}
-	}
+	// A service account's global privileges are drift too, found above:
+	// a leak when they reach other services' data, else a warning.
 	for _, g := range r.PublicGrants {
 		if g.Service != "" {
 			r.add(Leak, g.Service, "PUBLIC has %s on %s", strings.Join(g.Privileges, ", "), g.Object)
@@ -232,6 +234,13 @@ func verbs(a Access) []string {
 func (r *AuditReport) WriteText(w io.Writer) error {
 	b := &strings.Builder{}
 	fmt.Fprintf(b, "cluster %s (%s): %s\n", r.Cluster, r.Server, count(len(r.Services), "service"))
+	for _, s := range r.Declared {
+		class := s.DataClass
+		if class == "" {
+			class = "none"
+		}
+		fmt.Fprintf(b, "  %s: schema %s, user %s, at most %d connections, data class %s\n", s.Name, s.Schema, s.User, s.ConnectionLimit, class)
+	}
 	withLogin := r.Engine == Postgres
 	legend := "r read, w write, c create"
 	if withLogin {

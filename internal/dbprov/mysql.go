@@ -424,7 +424,7 @@ func (e *mysqlEngine) planFrom(st *mysqlState) *Plan {
 		owner, schemaManaged := st.managed[managedSchemaKey(s.Schema)]
 		if st.schemas[s.Schema] && !schemaManaged {
 			conflicts = append(conflicts, Conflict{s.Name, fmt.Sprintf("schema %s exists and was not created by skjold", s.Schema),
-				"give the service another schema name, or adopt the schema (docs/databases.md, \"Adopting an existing schema\")"})
+				"give the service another schema name, or adopt the schema (docs/databases.md, \"Adopting existing objects\")"})
 		} else if schemaManaged && owner != s.Name {
 			conflicts = append(conflicts, Conflict{s.Name, fmt.Sprintf("schema %s was created by skjold for service %s", s.Schema, owner),
 				"give the service another schema name, or update skjold_meta.managed if the service was renamed"})
@@ -433,7 +433,7 @@ func (e *mysqlEngine) planFrom(st *mysqlState) *Plan {
 		uowner, userManaged := st.managed[managedUserKey(acct)]
 		if userExists && !userManaged {
 			conflicts = append(conflicts, Conflict{s.Name, fmt.Sprintf("user %s exists and was not created by skjold", acct),
-				"give the service another user name, or adopt the user (docs/databases.md)"})
+				"give the service another user name, or adopt the user (docs/databases.md, \"Adopting existing objects\")"})
 		} else if userManaged && uowner != s.Name {
 			conflicts = append(conflicts, Conflict{s.Name, fmt.Sprintf("user %s was created by skjold for service %s", acct, uowner),
 				"give the service another user name, or update skjold_meta.managed if the service was renamed"})

@@ -458,8 +458,10 @@ func (e *pgEngine) databaseChanges(st *pgState, s Service, d *pgDatabase) []Chan
 }
 
 // pgAllData are predefined roles whose members reach every database's
-// data.
-var pgAllData = []string{"pg_read_all_data", "pg_write_all_data"}
+// data, through SQL or through the server's files.
+var pgAllData = []string{
+	"pg_read_all_data", "pg_write_all_data", "pg_read_server_files", "pg_write_server_files", "pg_execute_server_program",
+}
 
 // pgGlobalRoles are predefined roles that reach beyond one database.
 var pgGlobalRoles = []string{

@@ -248,45 +248,68 @@ func TestConnectionLimitIsEnforcedByTheServer(t *testing.T) {
 	})
 }
 
-// reconnecting is a service's connection pool that reads its credentials
-// file whenever it opens a connection, as docs/databases.md tells services
-// to.
+// reconnecting is a running service that reads its credentials file
+// whenever it opens a connection, as docs/databases.md tells services to:
+// on MySQL a database/sql pool with the driver's BeforeConnect hook (and no
+// idle connections, so every query connects afresh); on PostgreSQL a new
+// connection per query from the file's DSN.
 type reconnecting struct {
 	env  *testEnv
 	path string
-	s    Service
+	pool *sql.DB
 }
 
-// query opens a fresh connection with the current credentials and runs a
-// statement in the service's schema.
-func (r reconnecting) query(ctx context.Context) error {
+func newReconnecting(t *testing.T, env *testEnv, path string) *reconnecting {
+	r := &reconnecting{env: env, path: path}
+	if env.engine != MySQL {
+		return r
+	}
+	c, err := ReadCredentials(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := mysql.ParseDSN(c.DSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = cfg.Apply(mysql.BeforeConnect(func(ctx context.Context, cfg *mysql.Config) error {
+		fresh, err := ReadCredentials(path)
+		if err != nil {
+			return err
+		}
+		cfg.Passwd = fresh.Secret()
+		return nil
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := mysql.NewConnector(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.pool = sql.OpenDB(conn)
+	r.pool.SetMaxIdleConns(0)
+	t.Cleanup(func() { r.pool.Close() })
+	return r
+}
+
+// query runs a statement in the service's schema on a new connection.
+func (r *reconnecting) query(ctx context.Context) error {
+	if r.pool != nil {
+		_, err := r.pool.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS alive (id INT)")
+		return err
+	}
 	c, err := ReadCredentials(r.path)
 	if err != nil {
 		return err
 	}
-	switch r.env.engine {
-	case MySQL:
-		cfg, err := mysql.ParseDSN(c.DSN())
-		if err != nil {
-			return err
-		}
-		conn, err := mysql.NewConnector(cfg)
-		if err != nil {
-			return err
-		}
-		db := sql.OpenDB(conn)
-		defer db.Close()
-		_, err = db.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS alive (id INT)")
-		return err
-	default:
-		conn, err := pgx.Connect(ctx, c.DSN())
-		if err != nil {
-			return err
-		}
-		defer conn.Close(ctx)
-		_, err = conn.Exec(ctx, "CREATE TABLE IF NOT EXISTS alive (id int)")
+	conn, err := pgx.Connect(ctx, c.DSN())
+	if err != nil {
 		return err
 	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, "CREATE TABLE IF NOT EXISTS alive (id int)")
+	return err
 }
 
 func TestRotateKeepsARunningServiceWorking(t *testing.T) {
@@ -297,7 +320,7 @@ func TestRotateKeepsARunningServiceWorking(t *testing.T) {
 		mustApply(t, p, ctx)
 		old := env.password(s.Name)
 		path := filepath.Join(env.credDir, s.Name+".env")
-		svc := reconnecting{env, path, s}
+		svc := newReconnecting(t, env, path)
 		if err := svc.query(ctx); err != nil {
 			t.Fatalf("service before rotation: %v", err)
 		}
