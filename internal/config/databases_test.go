@@ -68,6 +68,8 @@ func TestDatabaseProblems(t *testing.T) {
 			"databases.services.fx.schema", "belongs to the database server"},
 		{"long mysql user", doc(dbCluster + "  services:\n    fx:\n      user: " + strings.Repeat("u", 33) + " #<\n"),
 			"databases.services.fx.user", "the most is 32"},
+		{"long derived mysql user", doc(dbCluster + "  services:\n    fx: #<\n      schema: " + strings.Repeat("s", 40) + "\n"),
+			"databases.services.fx.user", "(the schema name) is 40 characters long; the most is 32"},
 		{"shared schema", doc(dbCluster + "  services:\n    fx:\n      schema: shared #^\n    pay:\n      schema: shared #<\n      user: pay\n"),
 			"databases.services.pay.schema", `already service fx's`},
 		{"zero connection limit", doc(dbCluster + "  services:\n    fx:\n      connection_limit: 0 #<\n"),

@@ -181,3 +181,21 @@ func TestStagedFilesNeverOverwriteOnCreate(t *testing.T) {
 		t.Errorf("directory holds %d files, want only fx.env", len(entries))
 	}
 }
+
+func TestBadAdminDSNErrorsDoNotEchoThePassword(t *testing.T) {
+	for _, c := range []*Cluster{
+		{Name: "m", Engine: MySQL, AdminDSN: "root:s3cretpw@tcp(db.internal:3306)"},
+		{Name: "m", Engine: MySQL, AdminDSN: "root:s3cretpw@tcp(db.internal:3306)/?badparam=%zz"},
+		{Name: "p", Engine: Postgres, AdminDSN: "postgres://admin:s3cretpw@db.internal:notaport/postgres"},
+		{Name: "p", Engine: Postgres, AdminDSN: "host=db.internal password=s3cretpw port=notaport"},
+	} {
+		_, err := New(c, Options{}).Plan(t.Context())
+		if err == nil {
+			t.Errorf("%s DSN %q parsed", c.Engine, c.AdminDSN)
+			continue
+		}
+		if strings.Contains(err.Error(), "s3cretpw") {
+			t.Errorf("error for a bad %s DSN shows the password: %v", c.Engine, err)
+		}
+	}
+}
