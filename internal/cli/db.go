@@ -38,8 +38,10 @@ func newDB(s streams) *cobra.Command {
 	return cmd
 }
 
-// dbSetup loads the config and returns a Provisioner per selected cluster.
-func dbSetup(s streams, f *dbCmdFlags) ([]*dbprov.Provisioner, error) {
+// dbSetup loads the config and returns a Provisioner per selected cluster:
+// --cluster's, the one service is on when service is set, else all. Only
+// the selected clusters' admin DSNs are read.
+func dbSetup(s streams, f *dbCmdFlags, service string) ([]*dbprov.Provisioner, error) {
 	c, err := config.LoadFile(f.config)
 	var ve *config.ValidationError
 	if errors.As(err, &ve) {
@@ -57,7 +59,22 @@ func dbSetup(s streams, f *dbCmdFlags) ([]*dbprov.Provisioner, error) {
 			return nil, withCode(1, fmt.Errorf("--cluster %s: no such cluster in %s", f.cluster, f.config))
 		}
 	}
-	clusters, err := dbprov.ClustersFromConfig(&c.Databases)
+	only := f.cluster
+	if service != "" {
+		svc, ok := c.Databases.Services[service]
+		if !ok {
+			return nil, withCode(1, fmt.Errorf("service %q is not in databases.services of %s", service, f.config))
+		}
+		if only != "" && only != svc.Cluster {
+			return nil, withCode(1, fmt.Errorf("service %s is on cluster %s, not %s", service, svc.Cluster, only))
+		}
+		only = svc.Cluster
+	}
+	selected := c.Databases
+	if only != "" {
+		selected.Clusters = map[string]*config.DBCluster{only: c.Databases.Clusters[only]}
+	}
+	clusters, err := dbprov.ClustersFromConfig(&selected)
 	if err != nil {
 		return nil, withCode(1, err)
 	}
@@ -68,9 +85,6 @@ func dbSetup(s streams, f *dbCmdFlags) ([]*dbprov.Provisioner, error) {
 	log := slog.New(slog.NewTextHandler(s.err, &slog.HandlerOptions{Level: level}))
 	var out []*dbprov.Provisioner
 	for _, cl := range clusters {
-		if f.cluster != "" && cl.Name != f.cluster {
-			continue
-		}
 		out = append(out, dbprov.New(cl, dbprov.Options{Logger: log, CredentialsDir: c.Databases.CredentialsDir}))
 	}
 	return out, nil

@@ -23,7 +23,7 @@ func newDBApply(s streams, f *dbCmdFlags) *cobra.Command {
 			"nothing and exits 1. --revoke-drift also revokes what plan reports as drift.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			provs, err := dbSetup(s, f)
+			provs, err := dbSetup(s, f, "")
 			if err != nil {
 				return err
 			}

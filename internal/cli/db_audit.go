@@ -1,12 +1,9 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
-
-	"github.com/skjold-dev/skjold/internal/dbprov"
 )
 
 func newDBAudit(s streams, f *dbCmdFlags) *cobra.Command {
@@ -21,7 +18,7 @@ func newDBAudit(s streams, f *dbCmdFlags) *cobra.Command {
 			"but something could not be proved (a service it could not log in as, say).",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			provs, err := dbSetup(s, f)
+			provs, err := dbSetup(s, f, "")
 			if err != nil {
 				return err
 			}
@@ -50,6 +47,3 @@ func newDBAudit(s streams, f *dbCmdFlags) *cobra.Command {
 		},
 	}
 }
-
-// dbprovUnknown reports whether err says a service is not on a cluster.
-func dbprovUnknown(err error) bool { return errors.Is(err, dbprov.ErrUnknownService) }

@@ -17,7 +17,7 @@ func newDBPlan(s streams, f *dbCmdFlags) *cobra.Command {
 			"leaves alone). Exit status 0 unless a cluster cannot be read.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			provs, err := dbSetup(s, f)
+			provs, err := dbSetup(s, f, "")
 			if err != nil {
 				return err
 			}

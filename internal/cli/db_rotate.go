@@ -20,28 +20,22 @@ func newDBRotate(s streams, f *dbCmdFlags) *cobra.Command {
 			"See docs/databases.md for the trade-offs.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			provs, err := dbSetup(s, f)
+			service := args[0]
+			provs, err := dbSetup(s, f, service)
 			if err != nil {
 				return err
 			}
-			service := args[0]
-			for _, p := range provs {
-				is, err := p.Rotate(cmd.Context(), service, opts)
-				if err != nil {
-					if dbprovUnknown(err) {
-						continue // on another cluster
-					}
-					return withCode(1, err)
-				}
-				if is.Credentials != nil {
-					writeSecret(s.out, *is)
-				} else {
-					fmt.Fprintf(s.out, "%s: new password written to %s (mode 0600)\n", service, is.Path)
-				}
-				fmt.Fprintf(s.out, "%s: connections opened with the old password stay open until they close; new connections need the new one\n", service)
-				return nil
+			is, err := provs[0].Rotate(cmd.Context(), service, opts)
+			if err != nil {
+				return withCode(1, err)
 			}
-			return withCode(1, fmt.Errorf("service %q is not in databases.services of %s", service, f.config))
+			if is.Credentials != nil {
+				writeSecret(s.out, *is)
+			} else {
+				fmt.Fprintf(s.out, "%s: new password written to %s (mode 0600)\n", service, is.Path)
+			}
+			fmt.Fprintf(s.out, "%s: connections opened with the old password stay open until they close; new connections need the new one\n", service)
+			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&opts.ShowSecrets, "show-secrets", false, "print the new password once to stdout instead of writing the credentials file")

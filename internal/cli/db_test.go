@@ -265,8 +265,12 @@ databases:
       admin_dsn_env: SKJOLD_TEST_UNSET_DSN_FOR_CLI
 `)
 	t.Setenv("SKJOLD_TEST_UNSET_DSN_FOR_CLI", "")
-	code, _, errOut = runCLI(t, "db", "rotate", "nope", "-c", cfg)
+	code, _, errOut = runCLI(t, "db", "plan", "-c", cfg)
 	if code != 1 || !strings.Contains(errOut, "SKJOLD_TEST_UNSET_DSN_FOR_CLI is not set") {
-		t.Errorf("rotate with an unset DSN variable: exit %d\n%s", code, errOut)
+		t.Errorf("plan with an unset DSN variable: exit %d\n%s", code, errOut)
+	}
+	code, _, errOut = runCLI(t, "db", "rotate", "nope", "-c", cfg)
+	if code != 1 || !strings.Contains(errOut, `service "nope" is not in databases.services`) {
+		t.Errorf("rotate of an unknown service: exit %d\n%s", code, errOut)
 	}
 }
