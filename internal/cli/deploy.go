@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -104,11 +105,17 @@ func openDeployer(s streams, f *deployFlags, service string, progress deploy.Rep
 	if err != nil {
 		return nil, nil, withCode(deployExitFailed, err)
 	}
+	// Absolute, so that what the state records (log files) holds from
+	// any working directory.
+	stateDir, err := filepath.Abs(cfg.ServiceStateDir(service))
+	if err != nil {
+		return nil, nil, withCode(deployExitFailed, err)
+	}
 	dk := deploy.NewDocker()
 	d, err := deploy.New(deploy.Options{
 		Service:  service,
 		Config:   svc,
-		StateDir: cfg.ServiceStateDir(service),
+		StateDir: stateDir,
 		Dir:      cfg.ServiceDir(service),
 		Gateway:  deploy.AdminGateway{Client: client},
 		Drivers:  map[string]deploy.Driver{deploy.DriverDocker: dk, deploy.DriverProcess: deploy.NewProcess()},

@@ -102,7 +102,7 @@ func (d *Docker) Start(ctx context.Context, spec StartSpec) (*Instance, error) {
 	name := containerName(spec)
 	cfg := &container.Config{
 		Image:        spec.Image,
-		Env:          instanceEnv(spec, spec.ContainerPort),
+		Env:          instanceEnv(spec, spec.ContainerPort, DriverDocker),
 		ExposedPorts: nat.PortSet{cport: struct{}{}},
 		Labels: map[string]string{
 			LabelManaged: "true",
@@ -181,7 +181,7 @@ func (d *Docker) Exited(ctx context.Context, inst *Instance) (bool, string, erro
 		return false, "", d.engineErr(err)
 	}
 	st := info.State
-	if st == nil || (st.Running && !st.Restarting && info.RestartCount == 0) {
+	if st == nil || (st.Running && !st.Restarting) {
 		return false, "", nil
 	}
 	how := "exited with status " + strconv.Itoa(st.ExitCode)
@@ -192,7 +192,7 @@ func (d *Docker) Exited(ctx context.Context, inst *Instance) (bool, string, erro
 		how += " (" + st.Error + ")"
 	}
 	if info.RestartCount > 0 {
-		how += fmt.Sprintf("; the engine restarted it %d times", info.RestartCount)
+		how += fmt.Sprintf("; restarted %d time(s) by the engine", info.RestartCount)
 	}
 	return true, how, nil
 }

@@ -82,7 +82,10 @@ func TestDockerDeployUnderLoadFailsNoRequest(t *testing.T) {
 	t.Cleanup(func() { dk.Close() })
 	buildImages(t, dk, "v1", "v2")
 	env := startEnv(t, "")
-	d, ev := env.deployer(t, map[string]Driver{DriverDocker: dk})
+	// Both drivers, as the CLI has them: the process driver's search for
+	// leftovers sees the containers' processes in /proc and must leave
+	// them alone.
+	d, ev := env.deployer(t, map[string]Driver{DriverDocker: dk, DriverProcess: NewProcess()})
 	stopAll(t, d)
 	deployUnderLoad(t, env, d, ev,
 		Request{Image: testImage + ":v1"},
@@ -93,7 +96,13 @@ func TestDockerDeployUnderLoadFailsNoRequest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if procs, err := NewProcess().Leftovers(context.Background(), "app", d.owner); err != nil || len(procs) != 0 {
+		t.Errorf("the process driver claims the container's processes: %+v, %v", procs, err)
+	}
 	st, _ := d.store.Load()
+	if exited, how, err := dk.Exited(context.Background(), st.Current.Instance); exited || err != nil {
+		t.Errorf("the live container is not running: %s %v", how, err)
+	}
 	if len(left) != 1 || left[0].ContainerID != st.Current.Instance.ContainerID {
 		t.Errorf("labelled containers %+v; want only the current one %s", left, st.Current.Instance.ContainerID)
 	}

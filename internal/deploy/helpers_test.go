@@ -298,7 +298,6 @@ func startLoad(t *testing.T, url string, rate int) *load {
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &load{url: url, rate: rate, cancel: cancel, started: time.Now(), versions: map[string]int{}}
 	tokens := make(chan int64, rate)
-	c := newHTTPClient()
 	l.wg.Add(1)
 	go func() {
 		defer l.wg.Done()
@@ -323,6 +322,15 @@ func startLoad(t *testing.T, url string, rate int) *load {
 		l.wg.Add(1)
 		go func() {
 			defer l.wg.Done()
+			// One connection per worker, as a client process has: the
+			// gateway reads its config snapshot when a connection turns
+			// idle, so a connection left idle across a switch and the
+			// stop of the old target afterwards would send its next
+			// request to a stopped target (reported to the gateway's
+			// owners); a shared LIFO pool leaves some connections idle
+			// for seconds.
+			c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 1}}
+			defer c.CloseIdleConnections()
 			for n := range tokens {
 				u := l.url + "/"
 				if n%10 == 0 {

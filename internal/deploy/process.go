@@ -65,7 +65,7 @@ func (p *Process) Start(ctx context.Context, spec StartSpec) (*Instance, error) 
 	// Not CommandContext: the instance must outlive this deploy.
 	cmd := exec.Command(shell, "-c", spec.Command)
 	cmd.Dir = spec.Dir
-	cmd.Env = append(os.Environ(), instanceEnv(spec, spec.Port)...)
+	cmd.Env = append(os.Environ(), instanceEnv(spec, spec.Port, DriverProcess)...)
 	cmd.Stdin = nil
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// A new session: its own process group to signal as a whole, and no
@@ -101,7 +101,7 @@ func (p *Process) Start(ctx context.Context, spec StartSpec) (*Instance, error) 
 }
 
 // instanceEnv is the environment a deploy adds to every instance.
-func instanceEnv(spec StartSpec, port int) []string {
+func instanceEnv(spec StartSpec, port int, driver string) []string {
 	env := make([]string, 0, len(spec.Env)+5)
 	keys := make([]string, 0, len(spec.Env))
 	for k := range spec.Env {
@@ -117,6 +117,7 @@ func instanceEnv(spec StartSpec, port int) []string {
 		"SKJOLD_RELEASE="+strconv.Itoa(spec.Release),
 		"SKJOLD_VERSION="+spec.Version,
 		"SKJOLD_OWNER="+spec.Owner,
+		"SKJOLD_DRIVER="+driver,
 	)
 }
 
@@ -209,8 +210,10 @@ func (p *Process) waitGroupGone(ctx context.Context, pgid int, d time.Duration) 
 	}
 }
 
-// Leftovers finds process group leaders whose environment says they were
-// started for service and owner.
+// Leftovers finds process group leaders whose environment says this
+// driver started them for service and owner. Containers' processes are
+// visible in /proc too, with the same variables: SKJOLD_DRIVER and the PID
+// namespace keep them out.
 func (p *Process) Leftovers(_ context.Context, service, owner string) ([]*Instance, error) {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
@@ -218,6 +221,8 @@ func (p *Process) Leftovers(_ context.Context, service, owner string) ([]*Instan
 	}
 	wantSvc := []byte("SKJOLD_SERVICE=" + service + "\x00")
 	wantOwner := []byte("SKJOLD_OWNER=" + owner + "\x00")
+	wantDriver := []byte("SKJOLD_DRIVER=" + DriverProcess + "\x00")
+	myNS, _ := os.Readlink("/proc/self/ns/pid")
 	var out []*Instance
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
@@ -229,7 +234,10 @@ func (p *Process) Leftovers(_ context.Context, service, owner string) ([]*Instan
 			continue
 		}
 		env, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
-		if err != nil || !bytes.Contains(env, wantSvc) || !bytes.Contains(env, wantOwner) {
+		if err != nil || !bytes.Contains(env, wantSvc) || !bytes.Contains(env, wantOwner) || !bytes.Contains(env, wantDriver) {
+			continue
+		}
+		if ns, _ := os.Readlink(filepath.Join("/proc", e.Name(), "ns", "pid")); ns != myNS {
 			continue
 		}
 		inst := &Instance{Driver: DriverProcess, PID: pid, StartTicks: st.start}

@@ -73,22 +73,28 @@ func (j JSONReporter) Report(ev Event) {
 	_, _ = j.W.Write(append(b, '\n'))
 }
 
-// PlainReporter writes one line per step change, for logs and CI: no
-// escape codes, and progress only when it says something new.
+// PlainReporter writes a line per step change, for logs and CI: no
+// escape codes, and progress at most every five seconds per step.
 type PlainReporter struct {
-	W    io.Writer
-	last string
+	W io.Writer
+	// lastStep and lastAt are the step and time of the last progress line.
+	lastStep Step
+	lastAt   time.Time
 }
 
-// Report writes ev unless it repeats the previous progress line.
+// plainEvery is how often a step's progress is printed.
+const plainEvery = 5 * time.Second
+
+// Report writes ev, leaving out progress printed less than five seconds
+// ago.
 func (p *PlainReporter) Report(ev Event) {
 	if ev.Status == StatusProgress {
-		if ev.Message == p.last {
+		if ev.Step == p.lastStep && ev.Time.Sub(p.lastAt) < plainEvery {
 			return
 		}
-		p.last = ev.Message
+		p.lastStep, p.lastAt = ev.Step, ev.Time
 	} else {
-		p.last = ""
+		p.lastStep = ""
 	}
 	fmt.Fprintf(p.W, "%s %s %-8s %s%s\n", ev.Time.Format("15:04:05"), label(ev),
 		ev.Step, mark(ev.Status), withElapsed(ev))
