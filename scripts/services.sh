@@ -19,7 +19,7 @@ services_dir=""
 services_mysql_pid=""
 services_pg_data=""
 services_pg_user=""
-services_pg_bin=/usr/lib/postgresql/15/bin
+services_pg_bin=""
 
 services_log() { echo "services: $*" >&2; }
 
@@ -44,16 +44,33 @@ services_stop() {
 	return "$status"
 }
 
-# services_install installs the Debian packages that provide the commands
-# named after it, when any is missing.
-services_install() {
-	local pkgs=$1
-	shift
-	local missing=0 c
-	for c in "$@"; do
-		[[ -x "$c" ]] || command -v "$c" >/dev/null 2>&1 || missing=1
+# services_pg_find sets services_pg_bin to the newest installed
+# PostgreSQL's bin directory (/usr/lib/postgresql/15/bin on Debian 12).
+services_pg_find() {
+	local d
+	services_pg_bin=""
+	for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V); do
+		[[ -x "$d/initdb" && -x "$d/pg_ctl" ]] && services_pg_bin=$d
 	done
+	[[ -n "$services_pg_bin" ]]
+}
+
+# services_install installs the Debian packages (one apt-get run for all)
+# for the servers this run starts, when any of their commands is missing.
+services_install() {
+	local pkgs="" missing=0 c
+	if [[ -z "${SKJOLD_TEST_MYSQL_DSN:-}" ]]; then
+		pkgs+=" mariadb-server mariadb-client"
+		for c in /usr/sbin/mariadbd mariadb-install-db mariadb; do
+			[[ -x "$c" ]] || command -v "$c" >/dev/null 2>&1 || missing=1
+		done
+	fi
+	if [[ -z "${SKJOLD_TEST_PG_DSN:-}" ]]; then
+		pkgs+=" postgresql"
+		services_pg_find || missing=1
+	fi
 	((missing)) || return 0
+	pkgs=${pkgs# }
 	if [[ $(id -u) -ne 0 ]]; then
 		services_log "the tests need $pkgs; install it (apt-get install $pkgs) or run as root"
 		return 1
@@ -107,7 +124,6 @@ services_as_pg() {
 }
 
 services_start_mysql() {
-	services_install "mariadb-server mariadb-client" /usr/sbin/mariadbd mariadb-install-db mariadb || return 1
 	local dir=$services_dir/mysql
 	mkdir -p "$dir"
 	local as_root=()
@@ -158,8 +174,10 @@ services_start_mysql() {
 }
 
 services_start_pg() {
-	services_install "postgresql" /usr/lib/postgresql/15/bin/initdb || return 1
-	services_pg_bin=/usr/lib/postgresql/15/bin
+	if ! services_pg_find; then
+		services_log "no PostgreSQL server found under /usr/lib/postgresql"
+		return 1
+	fi
 	local dir=$services_dir/pg
 	mkdir -p "$dir"
 	if [[ $(id -u) -eq 0 ]]; then
@@ -205,6 +223,7 @@ services_start() {
 	trap 'exit 143' TERM
 	services_dir=$(mktemp -d "${TMPDIR:-/tmp}/skjold-services.XXXXXX")
 	chmod 755 "$services_dir"
+	services_install || return 1
 	if [[ -z "${SKJOLD_TEST_MYSQL_DSN:-}" ]]; then
 		services_start_mysql || return 1
 	fi
