@@ -507,11 +507,22 @@ func (e *mysqlEngine) planFrom(st *mysqlState) *Plan {
 			},
 		})
 	}
+	current := map[string]bool{}
+	for _, s := range e.c.Services {
+		current[managedSchemaKey(s.Schema)] = true
+		current[managedUserKey(e.account(s))] = true
+	}
 	var gone []string
 	for key, service := range st.managed {
-		if !configured[service] {
-			kind, rest, _ := strings.Cut(key, "\x00")
-			gone = append(gone, fmt.Sprintf("%s %s was created by skjold for service %s, which is no longer configured; skjold leaves it in place (drop it by hand when it is no longer needed)", kind, strings.ReplaceAll(rest, "\x00", "@"), service))
+		kind, rest, _ := strings.Cut(key, "\x00")
+		name := strings.ReplaceAll(rest, "\x00", "@")
+		switch {
+		case !configured[service]:
+			gone = append(gone, fmt.Sprintf("%s %s was created by skjold for service %s, which is no longer configured; skjold leaves it in place (drop it by hand when it is no longer needed)", kind, name, service))
+		case !current[key]:
+			// Renamed in the config (another schema, user or user_host):
+			// the old object keeps its privileges until dropped.
+			gone = append(gone, fmt.Sprintf("%s %s was created by skjold for service %s, which now uses another; skjold leaves it in place, with its privileges (drop it by hand)", kind, name, service))
 		}
 	}
 	slices.Sort(gone)

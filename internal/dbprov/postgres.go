@@ -381,16 +381,25 @@ func (e *pgEngine) planFrom(st *pgState) *Plan {
 		}
 	}
 
+	currentRole, currentDB := map[string]bool{}, map[string]bool{}
+	for _, s := range e.c.Services {
+		currentRole[s.User], currentDB[s.Schema] = true, true
+	}
 	var gone []string
-	for _, name := range sortedKeys(st.roles) {
-		if svc := st.roles[name].service; svc != "" && !configured[svc] {
-			gone = append(gone, fmt.Sprintf("role %s was created by skjold for service %s, which is no longer configured; skjold leaves it in place (drop it by hand when it is no longer needed)", name, svc))
+	note := func(kind, name, svc string, current bool) {
+		switch {
+		case svc == "" || current:
+		case !configured[svc]:
+			gone = append(gone, fmt.Sprintf("%s %s was created by skjold for service %s, which is no longer configured; skjold leaves it in place (drop it by hand when it is no longer needed)", kind, name, svc))
+		default:
+			gone = append(gone, fmt.Sprintf("%s %s was created by skjold for service %s, which now uses another; skjold leaves it in place, with its privileges (drop it by hand)", kind, name, svc))
 		}
 	}
+	for _, name := range sortedKeys(st.roles) {
+		note("role", name, st.roles[name].service, currentRole[name])
+	}
 	for _, name := range sortedKeys(st.databases) {
-		if svc := st.databases[name].service; svc != "" && !configured[svc] {
-			gone = append(gone, fmt.Sprintf("database %s was created by skjold for service %s, which is no longer configured; skjold leaves it in place (drop it by hand when it is no longer needed)", name, svc))
-		}
+		note("database", name, st.databases[name].service, currentDB[name])
 	}
 	plan.Notes = append(plan.Notes, gone...)
 	return plan

@@ -522,3 +522,26 @@ func TestPasswordsNeverReachOutputOrLogs(t *testing.T) {
 		}
 	})
 }
+
+func TestRenamedSchemaIsLeftInPlaceWithANote(t *testing.T) {
+	engines(t, func(t *testing.T, env *testEnv) {
+		ctx := env.ctx()
+		s := env.service("before", 5)
+		c := env.cluster(s)
+		p := env.provisioner(c)
+		mustApply(t, p, ctx)
+		c.Services[0].Schema = env.name("after")
+		plan, err := p.Plan(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.ContainsFunc(plan.Notes, func(n string) bool {
+			return strings.Contains(n, s.Schema+" was created by skjold for service "+s.Name+", which now uses another")
+		}) {
+			t.Errorf("plan has no note about the old schema %s:\n%s", s.Schema, planText(plan))
+		}
+		if !slices.ContainsFunc(plan.Changes, func(ch Change) bool { return strings.Contains(ch.What, "create") && strings.Contains(ch.What, env.name("after")) }) {
+			t.Errorf("plan does not create the new schema:\n%s", planText(plan))
+		}
+	})
+}
