@@ -540,7 +540,9 @@ func TestRenamedSchemaIsLeftInPlaceWithANote(t *testing.T) {
 		}) {
 			t.Errorf("plan has no note about the old schema %s:\n%s", s.Schema, planText(plan))
 		}
-		if !slices.ContainsFunc(plan.Changes, func(ch Change) bool { return strings.Contains(ch.What, "create") && strings.Contains(ch.What, env.name("after")) }) {
+		if !slices.ContainsFunc(plan.Changes, func(ch Change) bool {
+			return strings.Contains(ch.What, "create") && strings.Contains(ch.What, env.name("after"))
+		}) {
 			t.Errorf("plan does not create the new schema:\n%s", planText(plan))
 		}
 	})
