@@ -16,6 +16,7 @@ import (
 
 	"github.com/skjold-dev/skjold/internal/admin"
 	"github.com/skjold-dev/skjold/internal/config"
+	"github.com/skjold-dev/skjold/internal/deploy"
 	"github.com/skjold-dev/skjold/internal/gateway"
 )
 
@@ -67,6 +68,11 @@ func runGateway(ctx context.Context, s streams, src config.Source, cfg *config.C
 	g := gateway.New(gateway.Options{Logger: logger, AccessLog: accessLog, Registerer: reg})
 	if err := g.Apply(cfg); err != nil {
 		return withCode(1, err)
+	}
+	// Services deployed with `skjold deploy` go on serving the release the
+	// last deploy switched to, not the targets written in the file.
+	if err := deploy.RestoreTargets(ctx, cfg, g, logger); err != nil {
+		logger.Warn("some deployed services keep their config targets", "err", err)
 	}
 	reload := func(ctx context.Context) (string, error) {
 		v, err := g.Reload(ctx, src)

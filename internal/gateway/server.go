@@ -283,6 +283,12 @@ func (g *Gateway) serveConn(nc net.Conn, cc *clientConn, l *listener) {
 			return
 		}
 		cc.state.Store(connActive)
+		// The config (and the targets) in force are the ones at the moment
+		// the request arrived, not when the connection went idle: a
+		// keepalive connection idle across a target switch must not send
+		// its next request to a target that has left.
+		s = g.snap.Load()
+		ls = settingsFor(s.cfg, name)
 		start := time.Now()
 		nc.SetReadDeadline(start.Add(ls.readHeader))
 		ex.Reset()

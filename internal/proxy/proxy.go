@@ -142,7 +142,7 @@ func (p *Proxy) Forward(ex *Exchange, r *Route) {
 			}
 			break
 		}
-		t, idx, slot, class := p.pickTarget(ex, u, tried, now)
+		t, idx, slot, class := p.pickTarget(ex, &u, &tried, now)
 		if t == nil {
 			u.Breaker.Done(utok, breaker.Ignored, 0)
 			if try == 1 {
@@ -162,6 +162,7 @@ func (p *Proxy) Forward(ex *Exchange, r *Route) {
 			break
 		}
 		tried = tried.With(idx)
+		ex.Upstream = u.Name
 		ex.Tries = try
 		ex.Target = t.Addr
 
@@ -199,20 +200,35 @@ func (p *Proxy) Forward(ex *Exchange, r *Route) {
 }
 
 // pickTarget chooses a target and takes a bulkhead slot on it, moving on to
-// another target when one is full.
-func (p *Proxy) pickTarget(ex *Exchange, u *upstream.Upstream, tried upstream.Tried, now time.Time) (*upstream.Target, int, upstream.Slot, string) {
+// another target when one is full. A target that a reload or target switch
+// retired after this request loaded its snapshot is released again and the
+// pick moves to the upstream's newest snapshot: the slot is taken before the
+// check, so the switch's drain either counts this request or this request
+// sees the retirement, never neither.
+func (p *Proxy) pickTarget(ex *Exchange, up **upstream.Upstream, tried *upstream.Tried, now time.Time) (*upstream.Target, int, upstream.Slot, string) {
 	class := ClassNoTarget
 	for {
-		t, idx, err := u.Pick(tried, now)
+		u := *up
+		t, idx, err := u.Pick(*tried, now)
 		if err != nil {
 			return nil, -1, upstream.Slot{}, class
 		}
 		slot, err := u.Acquire(t, nil)
-		if err == nil {
-			return t, idx, slot, ""
+		if err != nil {
+			class = ClassBulkheadFull
+			*tried = tried.With(idx)
+			continue
 		}
-		class = ClassBulkheadFull
-		tried = tried.With(idx)
+		if t.Retired() {
+			u.Release(t, slot)
+			if nu := u.Latest(); nu != u {
+				*up, *tried = nu, 0
+			} else {
+				*tried = tried.With(idx)
+			}
+			continue
+		}
+		return t, idx, slot, ""
 	}
 }
 

@@ -129,6 +129,10 @@ func (t *Target) ActiveState() string {
 	return "unknown"
 }
 
+// Retired reports whether the target has left its upstream (a reload or
+// target switch removed it); it gets no new requests.
+func (t *Target) Retired() bool { return t.retired.Load() }
+
 // InFlight is the number of requests being forwarded to the target.
 func (t *Target) InFlight() int64 { return t.inflight.Load() }
 

@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/skjold-dev/skjold/internal/breaker"
@@ -66,9 +67,24 @@ type Upstream struct {
 	mu       sync.Mutex // guards members[].cw
 	dialer   net.Dialer
 
+	// next is the snapshot of this upstream that replaced this one.
+	next atomic.Pointer[Upstream]
+
 	// Breaker is nil when disabled.
 	Breaker *breaker.Breaker
 	Budget  *RetryBudget
+}
+
+// Latest returns the newest snapshot of this upstream: u itself unless a
+// reload or target switch has replaced it.
+func (u *Upstream) Latest() *Upstream {
+	for {
+		n := u.next.Load()
+		if n == nil {
+			return u
+		}
+		u = n
+	}
 }
 
 // Settings returns the upstream's settings.
@@ -291,6 +307,7 @@ type shared struct {
 	breaker *breaker.Breaker
 	budget  *RetryBudget
 	targets map[string]*Target
+	current *Upstream // the snapshot in force, linked to its successor
 }
 
 // NewRegistry returns an empty registry.
@@ -374,6 +391,16 @@ func (r *Registry) Retain(live []*Upstream) {
 		}
 	}
 	r.mu.Lock()
+	// Link each replaced snapshot to its successor before retiring targets,
+	// so a request still holding the old one finds the new one (Latest).
+	for _, u := range live {
+		if sh := r.ups[u.Name]; sh != nil {
+			if sh.current != nil && sh.current != u {
+				sh.current.next.Store(u)
+			}
+			sh.current = u
+		}
+	}
 	var dead []*Target
 	for name, sh := range r.ups {
 		for addr, t := range sh.targets {
