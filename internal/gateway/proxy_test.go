@@ -78,3 +78,20 @@ routes:
 		t.Errorf("request id %q path %q", got.Header.Get("X-Request-Id"), got.URL.Path)
 	}
 }
+
+func TestRepeatedXForwardedForLinesAreAllKept(t *testing.T) {
+	var xff string
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		xff = strings.Join(r.Header.Values("X-Forwarded-For"), "|")
+	}))
+	defer be.Close()
+	gw := startGateway(t, fmt.Sprintf(`
+listeners: {public: {address: "127.0.0.1:0"}}
+upstreams: {app: {targets: [{address: %q}]}}
+routes: [{match: {path_prefix: /}, upstream: app}]
+`, hostPort(be.URL)))
+	code, _ := rawRequest(t, gw.addr, "GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 1.1.1.1\r\nX-Forwarded-For: 2.2.2.2, 3.3.3.3\r\nConnection: close\r\n\r\n")
+	if code != 200 || xff != "1.1.1.1, 2.2.2.2, 3.3.3.3, 127.0.0.1" {
+		t.Fatalf("%d: backend saw X-Forwarded-For %q", code, xff)
+	}
+}

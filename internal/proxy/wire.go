@@ -95,10 +95,17 @@ func (p *Proxy) writeRequest(ex *Exchange, r *Route, c *upstream.Conn) error {
 		w.Write(f.Value)
 		w.WriteString("\r\n")
 	}
+	// Every X-Forwarded-For line the client sent, in order, then the
+	// client's address (RFC 7239's list semantics, as nginx's
+	// $proxy_add_x_forwarded_for).
 	w.WriteString("X-Forwarded-For: ")
 	if len(req.XFF) > 0 {
-		w.Write(req.XFF)
-		w.WriteString(", ")
+		for i := range req.Fields {
+			if f := &req.Fields[i]; len(f.Name) == 15 && h1.EqualFold(f.Name, "x-forwarded-for") && len(f.Value) > 0 {
+				w.Write(f.Value)
+				w.WriteString(", ")
+			}
+		}
 	}
 	w.WriteString(ex.RemoteIP)
 	w.WriteString("\r\nX-Forwarded-Proto: ")
