@@ -46,6 +46,10 @@ type Listener struct {
 	// ReadHeaderTimeout bounds how long a client may take to send a request
 	// head; trickling clients are cut after it. Default 10s.
 	ReadHeaderTimeout Duration `yaml:"read_header_timeout,omitempty"`
+	// SendTimeout bounds each write of a response to the client: a client
+	// that stops reading is cut after it, freeing its upstream connection
+	// (nginx's send_timeout). Default 60s.
+	SendTimeout Duration `yaml:"send_timeout,omitempty"`
 	// IdleTimeout closes a client keepalive connection idle this long.
 	// Default 75s (nginx's keepalive_timeout).
 	IdleTimeout Duration `yaml:"idle_timeout,omitempty"`
@@ -320,6 +324,7 @@ const (
 	DefaultAdminListen          = "127.0.0.1:9901"
 	DefaultShutdownGrace        = 30 * time.Second
 	DefaultReadHeaderTimeout    = 10 * time.Second
+	DefaultClientSendTimeout    = 60 * time.Second
 	DefaultIdleTimeout          = 75 * time.Second
 	DefaultMaxHeaderBytes       = 32 << 10
 	DefaultMaxURIBytes          = 8 << 10

@@ -15,7 +15,7 @@ func TestUnknownKeysAreProblems(t *testing.T) {
 		{"key of a nested section", doc("routes:\n  - upstream: fx\n    path_prefix: /api #<\n"),
 			"routes[0].path_prefix", `it belongs under "match" (match.path_prefix)`},
 		{"nothing close lists the keys", doc("listeners:\n  public:\n    address: 127.0.0.1:8080\n    tls: true #<\n"),
-			"listeners.public.tls", "expected one of address, read_header_timeout, idle_timeout, max_header_bytes, max_uri_bytes"},
+			"listeners.public.tls", "expected one of address, read_header_timeout, send_timeout, idle_timeout, max_header_bytes, max_uri_bytes"},
 		{"top level", "listeners:\n  public:\n    address: 127.0.0.1:8080\nroute: [] #<\n",
 			"route", `did you mean "routes"?`},
 	})

@@ -80,6 +80,7 @@ func applyDefaults(c *Config, r *report) {
 		}
 		p := keyPath("listeners", name)
 		f.duration(p+".read_header_timeout", &l.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+		f.duration(p+".send_timeout", &l.SendTimeout, DefaultClientSendTimeout)
 		f.duration(p+".idle_timeout", &l.IdleTimeout, DefaultIdleTimeout)
 		f.size(p+".max_header_bytes", &l.MaxHeaderBytes, DefaultMaxHeaderBytes)
 		f.size(p+".max_uri_bytes", &l.MaxURIBytes, DefaultMaxURIBytes)

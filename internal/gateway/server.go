@@ -32,6 +32,7 @@ type listener struct {
 // listenerSettings are a listener's limits, resolved from the config.
 type listenerSettings struct {
 	readHeader time.Duration
+	send       time.Duration
 	idle       time.Duration
 	maxHeader  int
 	maxURI     int
@@ -40,10 +41,10 @@ type listenerSettings struct {
 func settingsFor(cfg *config.Config, name string) listenerSettings {
 	l := cfg.Listeners[name]
 	if l == nil {
-		return listenerSettings{readHeader: config.DefaultReadHeaderTimeout, idle: config.DefaultIdleTimeout,
+		return listenerSettings{readHeader: config.DefaultReadHeaderTimeout, send: config.DefaultClientSendTimeout, idle: config.DefaultIdleTimeout,
 			maxHeader: config.DefaultMaxHeaderBytes, maxURI: config.DefaultMaxURIBytes}
 	}
-	return listenerSettings{readHeader: l.ReadHeaderTimeout.D(), idle: l.IdleTimeout.D(),
+	return listenerSettings{readHeader: l.ReadHeaderTimeout.D(), send: l.SendTimeout.D(), idle: l.IdleTimeout.D(),
 		maxHeader: int(l.MaxHeaderBytes), maxURI: int(l.MaxURIBytes)}
 }
 
@@ -333,6 +334,7 @@ func (g *Gateway) serveConn(nc net.Conn, cc *clientConn, l *listener) {
 		}
 		// The request body must arrive within the route's deadline too.
 		nc.SetReadDeadline(start.Add(rs.Total))
+		ex.SendTimeout = ls.send
 		rs.metrics.inflight.Inc()
 		g.proxy.Forward(ex, &rs.Route)
 		rs.metrics.inflight.Dec()

@@ -41,6 +41,8 @@ type Exchange struct {
 	RemoteIP  string
 	Proto     string // "http" or "https"
 	Start     time.Time
+	// SendTimeout bounds each write to the client (0: 60s).
+	SendTimeout time.Duration
 
 	// Results, for the access log and metrics.
 	Status     int
@@ -87,6 +89,16 @@ func (ex *Exchange) Reset() {
 	if cap(ex.bodyBuf) > 64<<10 {
 		ex.bodyBuf = nil // do not pin a large buffer to an idle connection
 	}
+}
+
+// armSend gives the next write to the client SendTimeout to complete, so a
+// client that stops reading cannot hold its upstream connection forever.
+func (ex *Exchange) armSend() {
+	d := ex.SendTimeout
+	if d <= 0 {
+		d = 60 * time.Second
+	}
+	ex.Client.SetWriteDeadline(time.Now().Add(d))
 }
 
 // BodyConsumed reports whether the request body has been read to its end,

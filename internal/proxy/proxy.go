@@ -84,6 +84,7 @@ func (p *Proxy) Forward(ex *Exchange, r *Route) {
 	replayable := true
 	if req.HasBody() {
 		if req.Expect100 {
+			ex.armSend()
 			ex.BW.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
 			if ex.BW.Flush() != nil {
 				p.clientGone(ex)

@@ -274,6 +274,7 @@ func (p *Proxy) writeResponse(ex *Exchange, r *Route, c *upstream.Conn) (reusabl
 	kind := resp.ResponseBody(head)
 	w := ex.BW
 	ex.Status = resp.Status
+	ex.armSend()
 
 	// Status line and headers.
 	w.WriteString("HTTP/1.1 ")
@@ -333,6 +334,7 @@ func (p *Proxy) writeResponse(ex *Exchange, r *Route, c *upstream.Conn) (reusabl
 	for first := true; ; first = false {
 		if !first {
 			c.SetReadDeadline(time.Now().Add(r.Response))
+			ex.armSend()
 		}
 		if c.BR.Buffered() == 0 && w.Buffered() > 0 {
 			// Nothing more from the upstream yet: give the client what it
@@ -386,6 +388,7 @@ type errorBody struct {
 // fail writes an error answer with a small JSON body.
 func (p *Proxy) fail(ex *Exchange, status int, class, msg string, retryAfter time.Duration) {
 	ex.Status, ex.ErrClass = status, class
+	ex.armSend()
 	WriteError(ex.BW, status, msg, ex.Upstream, string(ex.RequestID), retryAfter, ex.KeepAlive, string(ex.Req.Method) == "HEAD")
 }
 
