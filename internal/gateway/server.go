@@ -254,18 +254,14 @@ var (
 // serveConn runs one client connection: read a request, route it, forward
 // it, log it, and go on while keepalive allows.
 func (g *Gateway) serveConn(nc net.Conn, cc *clientConn, l *listener) {
-	br := clientReaders.Get().(*bufio.Reader)
-	br.Reset(nc)
-	bw := clientWriters.Get().(*bufio.Writer)
-	bw.Reset(nc)
-	ex := &proxy.Exchange{Client: nc, BR: br, BW: bw, RemoteIP: remoteIP(nc), Proto: "http"}
+	bufs := &connBufs{nc: nc}
+	bufs.pr.r = nc
+	bufs.take()
+	ex := &proxy.Exchange{Client: nc, RemoteIP: remoteIP(nc), Proto: "http"}
 	defer func() {
 		ex.Close()
 		nc.Close()
-		br.Reset(nil)
-		clientReaders.Put(br)
-		bw.Reset(nil)
-		clientWriters.Put(bw)
+		bufs.release()
 		g.conns.remove(cc)
 	}()
 	var spill, headBuf, pathBuf []byte
@@ -275,14 +271,11 @@ func (g *Gateway) serveConn(nc net.Conn, cc *clientConn, l *listener) {
 		ls := settingsFor(s.cfg, name)
 
 		// Idle between requests: shutdown may wake us here.
-		nc.SetReadDeadline(time.Now().Add(ls.idle))
 		cc.state.Store(connIdle)
-		if g.closing.Load() {
+		if err := bufs.wait(time.Now().Add(ls.idle), g.closing.Load); err != nil {
 			return
 		}
-		if _, err := br.Peek(1); err != nil {
-			return
-		}
+		ex.BR, ex.BW = bufs.br, bufs.bw
 		cc.state.Store(connActive)
 		// The config (and the targets) in force are the ones at the moment
 		// the request arrived, not when the connection went idle: a
@@ -294,7 +287,7 @@ func (g *Gateway) serveConn(nc net.Conn, cc *clientConn, l *listener) {
 		nc.SetReadDeadline(start.Add(ls.readHeader))
 		ex.Reset()
 		ex.Start = start
-		head, err := h1.ReadHead(br, ls.maxHeader, &spill)
+		head, err := h1.ReadHead(bufs.br, ls.maxHeader, &spill)
 		if err != nil {
 			g.rejectHead(ex, err)
 			return
@@ -346,6 +339,99 @@ func (g *Gateway) serveConn(nc net.Conn, cc *clientConn, l *listener) {
 			return
 		}
 	}
+}
+
+// idleShrinkAfter is how long a keepalive connection waits for its next
+// request with its buffers; after that it gives them back to the pools
+// until a byte arrives, so ten thousand idle connections cost little
+// memory while busy ones never pay for the switch.
+const idleShrinkAfter = time.Second
+
+// connBufs are a client connection's read and write buffers, held while it
+// is busy and given back while it idles.
+type connBufs struct {
+	nc net.Conn
+	pr prefixReader
+	br *bufio.Reader
+	bw *bufio.Writer
+}
+
+func (b *connBufs) take() {
+	if b.br != nil {
+		return
+	}
+	b.br = clientReaders.Get().(*bufio.Reader)
+	b.br.Reset(&b.pr)
+	b.bw = clientWriters.Get().(*bufio.Writer)
+	b.bw.Reset(b.nc)
+}
+
+func (b *connBufs) release() {
+	if b.br == nil {
+		return
+	}
+	b.br.Reset(nil)
+	clientReaders.Put(b.br)
+	b.bw.Reset(nil)
+	clientWriters.Put(b.bw)
+	b.br, b.bw = nil, nil
+}
+
+// wait returns once the next request's first byte is readable, or with an
+// error when the connection ends, deadline passes, or closing() turns
+// true. Every deadline it sets is followed by a closing() check, so a
+// shutdown that wakes idle connections cannot be overwritten.
+func (b *connBufs) wait(deadline time.Time, closing func() bool) error {
+	if b.br != nil {
+		if b.br.Buffered() > 0 {
+			return nil // a pipelined request is already here
+		}
+		phase := deadline
+		shrink := time.Now().Add(idleShrinkAfter)
+		if shrink.Before(deadline) {
+			phase = shrink
+		}
+		b.nc.SetReadDeadline(phase)
+		if closing() {
+			return net.ErrClosed
+		}
+		_, err := b.br.Peek(1)
+		if err == nil || phase.Equal(deadline) || !errors.Is(err, os.ErrDeadlineExceeded) {
+			return err
+		}
+		b.release()
+	}
+	b.nc.SetReadDeadline(deadline)
+	if closing() {
+		return net.ErrClosed
+	}
+	n, err := b.nc.Read(b.pr.one[:])
+	if n == 1 {
+		b.pr.has = true
+		b.take()
+		return nil
+	}
+	if err == nil {
+		err = io.ErrNoProgress
+	}
+	return err
+}
+
+// prefixReader replays the byte an idle connection was woken by, then
+// reads from the connection.
+type prefixReader struct {
+	r   io.Reader
+	one [1]byte
+	has bool
+}
+
+func (p *prefixReader) Read(b []byte) (int, error) {
+	if p.has && len(b) > 0 {
+		p.has = false
+		b[0] = p.one[0]
+		return 1, nil
+	}
+	return p.r.Read(b)
 }
 
 // rejectHead answers a request head that could not be read.
