@@ -191,16 +191,17 @@ func checkHostPort(addr string, minPort int) string {
 	if _, err := netip.ParseAddr(host); err == nil {
 		return ""
 	}
-	if !validHostName(host) {
+	if !ValidHostName(host) {
 		return fmt.Sprintf("host %q in %q is neither an IP address nor a valid host name", host, addr)
 	}
 	return ""
 }
 
-// validHostName reports whether h is a DNS name: dot-separated labels of
+// ValidHostName reports whether h is a DNS name: dot-separated labels of
 // letters, digits, "-" and "_" (seen in internal names), each 1..63 bytes,
-// not starting or ending with "-".
-func validHostName(h string) bool {
+// not starting or ending with "-". The nginx importer uses it too, so the
+// two accept the same names.
+func ValidHostName(h string) bool {
 	if h == "" || len(h) > 253 {
 		return false
 	}
@@ -299,7 +300,7 @@ func (v validator) healthCheck(p string, hc *HealthCheck) {
 	if hc.Timeout >= hc.Interval {
 		v.problemf(p+".timeout", "%s must be shorter than interval (%s), or probes of one target overlap", hc.Timeout.D(), hc.Interval.D())
 	}
-	if hc.Host != "" && !validHostName(hc.Host) && checkHostPort(hc.Host, 1) != "" {
+	if hc.Host != "" && !ValidHostName(hc.Host) && checkHostPort(hc.Host, 1) != "" {
 		v.problemf(p+".host", "expected a host name or host:port, got %q", hc.Host)
 	}
 }
@@ -433,7 +434,7 @@ func (v validator) host(p, h string) {
 	case h == "*":
 		v.problemf(p, "\"*\" is not a host pattern; leave hosts out to match any host")
 	case strings.HasPrefix(h, "*."):
-		if !validHostName(h[2:]) {
+		if !ValidHostName(h[2:]) {
 			v.problemf(p, "expected *.example.com, got %q", h)
 		}
 	case strings.Contains(h, "*"):
@@ -444,7 +445,7 @@ func (v validator) host(p, h string) {
 		} else {
 			v.problemf(p, "expected a host name such as api.example.com, got %q", h)
 		}
-	case !validHostName(h):
+	case !ValidHostName(h):
 		v.problemf(p, "expected a host name such as api.example.com, got %q", h)
 	}
 }

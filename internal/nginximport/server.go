@@ -3,6 +3,8 @@ package nginximport
 import (
 	"net/netip"
 	"strings"
+
+	"github.com/skjold-dev/skjold/internal/config"
 )
 
 // serverDef is one server block on its way to becoming routes.
@@ -198,14 +200,14 @@ func (c *converter) serverName(d *directive, srv *serverDef) error {
 			c.warn(d, "%s: regular-expression names are not supported; name skipped", a)
 		case strings.Contains(name, "$"):
 			c.warn(d, "%s: variables are not supported; name skipped", a)
-		case strings.HasPrefix(name, ".") && validHostName(name[1:]):
+		case strings.HasPrefix(name, ".") && config.ValidHostName(name[1:]):
 			// ".example.com" is nginx shorthand for the name and all
 			// its subdomains.
 			add(name[1:])
 			add("*" + name)
-		case strings.HasPrefix(name, "*.") && validHostName(name[2:]):
+		case strings.HasPrefix(name, "*.") && config.ValidHostName(name[2:]):
 			add(name)
-		case validHostName(name):
+		case config.ValidHostName(name):
 			add(name)
 		default:
 			c.warn(d, "%s: only exact names and leading wildcards (*.example.com) are supported; name skipped", a)

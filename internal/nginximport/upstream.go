@@ -55,7 +55,7 @@ func (c *converter) upstream(d *directive) error {
 	if _, dup := c.declared[strings.ToLower(name)]; dup {
 		return c.errorf(d, "duplicate upstream %q", name)
 	}
-	if !validHostName(name) {
+	if !config.ValidHostName(name) {
 		return c.errorf(d, "invalid upstream name %q", name)
 	}
 	def := &upstreamDef{name: c.upstreamName(name), d: d, up: &config.Upstream{}}
@@ -345,7 +345,7 @@ func splitHostPort(s string, defPort int) (host string, port int, err error) {
 		if i := strings.LastIndexByte(s, ':'); i >= 0 {
 			host, rest = s[:i], s[i:]
 		}
-		if !validHostName(host) {
+		if !config.ValidHostName(host) {
 			return "", 0, invalid
 		}
 	}
@@ -365,25 +365,4 @@ func splitHostPort(s string, defPort int) (host string, port int, err error) {
 // joinHostPort formats host and port, bracketing IPv6 addresses.
 func joinHostPort(host string, port int) string {
 	return net.JoinHostPort(host, strconv.Itoa(port))
-}
-
-// validHostName reports whether h is an IPv4 address or a DNS name of
-// dot-separated labels (letters, digits, "-" and "_"; 1..63 bytes; no "-"
-// at either end), the names nginx resolves and Skjold accepts.
-func validHostName(h string) bool {
-	if h == "" || len(h) > 253 {
-		return false
-	}
-	for label := range strings.SplitSeq(h, ".") {
-		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
-			return false
-		}
-		for i := 0; i < len(label); i++ {
-			c := label[i]
-			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-				return false
-			}
-		}
-	}
-	return true
 }
