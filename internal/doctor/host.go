@@ -127,3 +127,25 @@ func percent(r float64) string {
 	}
 	return strconv.FormatFloat(p, 'f', 0, 64) + "%"
 }
+
+// judgePeak grades a database's peak memory estimate against the host's
+// RAM, appending the share to r.Found. It returns false, with r skipped,
+// when the RAM is unknown.
+func judgePeak(r *Result, peak, ram int64) bool {
+	if ram <= 0 {
+		r.Status = Skip
+		r.Found += "; host RAM unknown (pass --ram)"
+		return false
+	}
+	share := float64(peak) / float64(ram)
+	r.Found += fmt.Sprintf(" (%s of %s)", percent(share), bytesString(ram))
+	switch {
+	case share > memFail:
+		r.Status = Fail
+	case share > memWarn:
+		r.Status = Warn
+	default:
+		r.Status = OK
+	}
+	return true
+}

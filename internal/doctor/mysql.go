@@ -390,20 +390,8 @@ func mysqlMemoryCheck(v vars, d DBHost, snip *snippet) Result {
 	conns := v.int("max_connections")
 	peak := m.peak(pool, conns, pool)
 	r.Found = fmt.Sprintf("%s = %s global + %d connections x %s", bytesString(peak), bytesString(m.global), conns, bytesString(m.perConn))
-	if d.RAM <= 0 {
-		r.Status = Skip
-		r.Found += "; host RAM unknown (pass --ram)"
+	if !judgePeak(&r, peak, d.RAM) {
 		return r
-	}
-	share := float64(peak) / float64(d.RAM)
-	r.Found += fmt.Sprintf(" (%s of %s)", percent(share), bytesString(d.RAM))
-	switch {
-	case share > memFail:
-		r.Status = Fail
-	case share > memWarn:
-		r.Status = Warn
-	default:
-		r.Status = OK
 	}
 	// Whatever the snippet recommends must itself fit: shrink its pool
 	// until the peak stays under memWarn.

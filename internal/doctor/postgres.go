@@ -251,20 +251,8 @@ func pgMemoryCheck(v vars, d DBHost) Result {
 	peak := sb + conns*wm + maint
 	r.Found = fmt.Sprintf("%s = shared_buffers %s + %d connections x work_mem %s + autovacuum %s",
 		bytesString(peak), bytesString(sb), conns, bytesString(wm), bytesString(maint))
-	if d.RAM <= 0 {
-		r.Status = Skip
-		r.Found += "; host RAM unknown (pass --ram)"
+	if !judgePeak(&r, peak, d.RAM) {
 		return r
-	}
-	share := float64(peak) / float64(d.RAM)
-	r.Found += fmt.Sprintf(" (%s of %s)", percent(share), bytesString(d.RAM))
-	switch {
-	case share > memFail:
-		r.Status = Fail
-	case share > memWarn:
-		r.Status = Warn
-	default:
-		r.Status = OK
 	}
 	return r
 }
