@@ -246,25 +246,18 @@ func (g *Gateway) accept(l *listener) {
 	}
 }
 
-var (
-	clientReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4<<10) }}
-	clientWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 4<<10) }}
-)
 
 // serveConn runs one client connection: read a request, route it, forward
 // it, log it, and go on while keepalive allows.
 func (g *Gateway) serveConn(nc net.Conn, cc *clientConn, l *listener) {
-	bufs := &connBufs{nc: nc}
+	bufs := &connBufs{nc: nc, remoteIP: remoteIP(nc)}
 	bufs.pr.r = nc
 	bufs.take()
-	ex := &proxy.Exchange{Client: nc, RemoteIP: remoteIP(nc), Proto: "http"}
 	defer func() {
-		ex.Close()
-		nc.Close()
 		bufs.release()
+		nc.Close()
 		g.conns.remove(cc)
 	}()
-	var spill, headBuf, pathBuf []byte
 	for {
 		s := g.snap.Load()
 		name := *l.name.Load()
@@ -275,7 +268,8 @@ func (g *Gateway) serveConn(nc net.Conn, cc *clientConn, l *listener) {
 		if err := bufs.wait(time.Now().Add(ls.idle), g.closing.Load); err != nil {
 			return
 		}
-		ex.BR, ex.BW = bufs.br, bufs.bw
+		w := bufs.w
+		ex := &w.ex
 		cc.state.Store(connActive)
 		// The config (and the targets) in force are the ones at the moment
 		// the request arrived, not when the connection went idle: a
@@ -287,7 +281,7 @@ func (g *Gateway) serveConn(nc net.Conn, cc *clientConn, l *listener) {
 		nc.SetReadDeadline(start.Add(ls.readHeader))
 		ex.Reset()
 		ex.Start = start
-		head, err := h1.ReadHead(bufs.br, ls.maxHeader, &spill)
+		head, err := h1.ReadHead(w.br, ls.maxHeader, &w.spill)
 		if err != nil {
 			g.rejectHead(ex, err)
 			return
@@ -295,13 +289,13 @@ func (g *Gateway) serveConn(nc net.Conn, cc *clientConn, l *listener) {
 		// The head must not live in br's buffer: reading the body, and the
 		// proxy's client watcher, refill that buffer while the parsed
 		// request still points into the head.
-		headBuf = append(headBuf[:0], head...)
-		head = headBuf
+		w.headBuf = append(w.headBuf[:0], head...)
+		head = w.headBuf
 		if err := h1.ParseRequest(head, h1.Limits{MaxURI: ls.maxURI}, &ex.Req); err != nil {
 			g.reject(ex, h1.Status(err), "bad request: "+err.Error(), false)
 			return
 		}
-		path, ok := route.CleanPath(ex.Req.Path, pathBuf[:0])
+		path, ok := route.CleanPath(ex.Req.Path, w.pathBuf[:0])
 		if !ok {
 			g.reject(ex, 400, "bad request: the path climbs above the root or mixes dots with encoded slashes", ex.Req.KeepAlive && !ex.Req.HasBody())
 			if !ex.KeepAlive {
@@ -310,7 +304,7 @@ func (g *Gateway) serveConn(nc net.Conn, cc *clientConn, l *listener) {
 			continue
 		}
 		if len(path) > 0 && &path[0] != &ex.Req.Path[0] {
-			pathBuf = path[:0]
+			w.pathBuf = path[:0]
 		}
 		m, found := s.table(name).Lookup(ex.Req.Host, path, ex.Req.Method)
 		if !found {
@@ -347,34 +341,55 @@ func (g *Gateway) serveConn(nc net.Conn, cc *clientConn, l *listener) {
 // memory while busy ones never pay for the switch.
 const idleShrinkAfter = time.Second
 
-// connBufs are a client connection's read and write buffers, held while it
-// is busy and given back while it idles.
+// connBufs hold a client connection's working state — read and write
+// buffers, the Exchange with its reused slices — while it is busy, and give
+// it back to a pool while it idles.
 type connBufs struct {
-	nc net.Conn
-	pr prefixReader
-	br *bufio.Reader
-	bw *bufio.Writer
+	nc       net.Conn
+	remoteIP string
+	pr       prefixReader
+	w        *connWork // nil while idle
+	br       *bufio.Reader
 }
 
+// connWork is what a busy connection needs and an idle one does not.
+type connWork struct {
+	br                      *bufio.Reader
+	bw                      *bufio.Writer
+	ex                      proxy.Exchange
+	spill, headBuf, pathBuf []byte
+}
+
+var connWorkPool = sync.Pool{New: func() any {
+	return &connWork{br: bufio.NewReaderSize(nil, 4<<10), bw: bufio.NewWriterSize(nil, 4<<10)}
+}}
+
 func (b *connBufs) take() {
-	if b.br != nil {
+	if b.w != nil {
 		return
 	}
-	b.br = clientReaders.Get().(*bufio.Reader)
-	b.br.Reset(&b.pr)
-	b.bw = clientWriters.Get().(*bufio.Writer)
-	b.bw.Reset(b.nc)
+	w := connWorkPool.Get().(*connWork)
+	w.br.Reset(&b.pr)
+	w.bw.Reset(b.nc)
+	w.ex.Client, w.ex.BR, w.ex.BW = b.nc, w.br, w.bw
+	w.ex.RemoteIP, w.ex.Proto = b.remoteIP, "http"
+	b.w, b.br = w, w.br
 }
 
 func (b *connBufs) release() {
-	if b.br == nil {
+	w := b.w
+	if w == nil {
 		return
 	}
-	b.br.Reset(nil)
-	clientReaders.Put(b.br)
-	b.bw.Reset(nil)
-	clientWriters.Put(b.bw)
-	b.br, b.bw = nil, nil
+	w.ex.Close() // no watcher may outlive the connection's use of it
+	w.br.Reset(nil)
+	w.bw.Reset(nil)
+	w.ex.Client, w.ex.BR, w.ex.BW = nil, nil, nil
+	if cap(w.spill) > 64<<10 {
+		w.spill = nil
+	}
+	connWorkPool.Put(w)
+	b.w, b.br = nil, nil
 }
 
 // wait returns once the next request's first byte is readable, or with an
