@@ -246,7 +246,6 @@ func (g *Gateway) accept(l *listener) {
 	}
 }
 
-
 // serveConn runs one client connection: read a request, route it, forward
 // it, log it, and go on while keepalive allows.
 func (g *Gateway) serveConn(nc net.Conn, cc *clientConn, l *listener) {
