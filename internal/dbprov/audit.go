@@ -315,3 +315,26 @@ func (r *AuditReport) WriteText(w io.Writer) error {
 	_, err := io.WriteString(w, b.String())
 	return err
 }
+
+// probeAccess runs the read, write and create probes of one service in
+// another's schema. A denial is the expected answer; any other error makes
+// the whole cell an error, since it proves nothing either way.
+func probeAccess(exec func(q string) error, denied func(error) bool, read, write, create string) Access {
+	a := Access{Probed: true, Login: true}
+	var errs []string
+	for _, p := range []struct {
+		ok *bool
+		q  string
+	}{{&a.Read, read}, {&a.Write, write}, {&a.Create, create}} {
+		switch err := exec(p.q); {
+		case err == nil:
+			*p.ok = true
+		case !denied(err):
+			errs = append(errs, fmt.Sprintf("%s: %v", p.q, err))
+		}
+	}
+	if len(errs) > 0 {
+		return Access{Err: strings.Join(errs, "; ")}
+	}
+	return a
+}

@@ -228,11 +228,10 @@ type mysqlState struct {
 	metaExists bool
 	// managed maps "schema\x00name" and "user\x00name\x00host" to the
 	// service Skjold created the object for.
-	managed  map[string]string
-	schemas  map[string]bool
-	users    map[account]int // → max_user_connections
-	grants   []mysqlGrant
-	mariadbV bool
+	managed map[string]string
+	schemas map[string]bool
+	users   map[account]int // → max_user_connections
+	grants  []mysqlGrant
 }
 
 func managedSchemaKey(schema string) string { return "schema\x00" + schema }

@@ -105,24 +105,10 @@ func (e *mysqlEngine) probeAs(ctx context.Context, st *mysqlState, row []Access,
 			continue
 		}
 		table := mysqlIdent(target.Schema) + "." + mysqlIdent(probe)
-		a := Access{Probed: true, Login: true}
-		var errs []string
-		try := func(ok *bool, q string) {
-			_, err := db.ExecContext(ctx, q)
-			switch {
-			case err == nil:
-				*ok = true
-			case !mysqlDenied(err):
-				errs = append(errs, fmt.Sprintf("%s: %v", q, err))
-			}
-		}
-		try(&a.Read, "SELECT COUNT(*) FROM "+table)
-		try(&a.Write, "INSERT INTO "+table+" (id) VALUES (1)")
-		try(&a.Create, fmt.Sprintf("CREATE TABLE %s.%s (id INT)", mysqlIdent(target.Schema), mysqlIdent(fmt.Sprintf("%s_by%d", probe, i))))
-		if len(errs) > 0 {
-			a = Access{Err: strings.Join(errs, "; ")}
-		}
-		row[j] = a
+		row[j] = probeAccess(func(q string) error { _, err := db.ExecContext(ctx, q); return err }, mysqlDenied,
+			"SELECT COUNT(*) FROM "+table,
+			"INSERT INTO "+table+" (id) VALUES (1)",
+			fmt.Sprintf("CREATE TABLE %s.%s (id INT)", mysqlIdent(target.Schema), mysqlIdent(fmt.Sprintf("%s_by%d", probe, i))))
 	}
 }
 

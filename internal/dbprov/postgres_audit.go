@@ -99,25 +99,11 @@ func (e *pgEngine) probe(ctx context.Context, login Service, pw string, target S
 		return Access{Err: strings.ReplaceAll(fmt.Sprintf("log in as %s to database %s: %v", login.User, target.Schema, err), pw, "<redacted>")}
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	a := Access{Probed: true, Login: true}
 	table := pgIdent(target.Schema) + "." + pgIdent(probe)
-	var errs []string
-	try := func(ok *bool, q string) {
-		_, err := conn.Exec(ctx, q)
-		switch {
-		case err == nil:
-			*ok = true
-		case !pgDenied(err):
-			errs = append(errs, fmt.Sprintf("%s: %v", q, err))
-		}
-	}
-	try(&a.Read, "SELECT count(*) FROM "+table)
-	try(&a.Write, "INSERT INTO "+table+" (id) VALUES (1)")
-	try(&a.Create, fmt.Sprintf("CREATE TABLE %s.%s (id int)", pgIdent(target.Schema), pgIdent(fmt.Sprintf("%s_by%d", probe, i))))
-	if len(errs) > 0 {
-		return Access{Err: strings.Join(errs, "; ")}
-	}
-	return a
+	return probeAccess(func(q string) error { _, err := conn.Exec(ctx, q); return err }, pgDenied,
+		"SELECT count(*) FROM "+table,
+		"INSERT INTO "+table+" (id) VALUES (1)",
+		fmt.Sprintf("CREATE TABLE %s.%s (id int)", pgIdent(target.Schema), pgIdent(fmt.Sprintf("%s_by%d", probe, i))))
 }
 
 // auditRoles lists roles with cluster-wide powers: attributes, or

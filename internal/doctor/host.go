@@ -53,19 +53,6 @@ func (h Host) Sysctl(key string) (string, error) {
 	return strings.Join(strings.Fields(s), " "), nil
 }
 
-// sysctlInt reads a kernel setting that is one integer.
-func (h Host) sysctlInt(key string) (int64, error) {
-	s, err := h.Sysctl(key)
-	if err != nil {
-		return 0, err
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("%s: expected an integer, got %q", key, s)
-	}
-	return n, nil
-}
-
 // MemTotal reads the machine's RAM in bytes from /proc/meminfo.
 func (h Host) MemTotal() (int64, error) {
 	b, err := h.readFile("/proc/meminfo")

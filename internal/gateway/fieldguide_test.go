@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"fmt"
 	"net"
 	"os"
 	"strings"
@@ -79,7 +78,7 @@ func TestFieldGuideNginxConfigFailsFastAndRecovers(t *testing.T) {
 		be.stalled.Store(false)
 		waitFor(t, 3*time.Second, "the healed backend to serve again", func() bool {
 			code, body, _ := get(t, c, "http://"+gw.addr+"/api/v1/rates")
-			return code == 200 && body == fmt.Sprint("backend ok")
+			return code == 200 && body == "backend ok"
 		})
 	})
 }

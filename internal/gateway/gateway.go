@@ -61,11 +61,10 @@ type Gateway struct {
 	overrides     map[string][]upstream.Member
 	version       int
 
-	conns    connSet
-	ctx      context.Context // set by Serve; owns health checkers and janitor
-	closing  atomic.Bool
-	serveErr chan error
-	ready    atomic.Bool
+	conns   connSet
+	ctx     context.Context // set by Serve; owns health checkers and janitor
+	closing atomic.Bool
+	ready   atomic.Bool
 }
 
 // New returns a gateway with no config yet.
@@ -94,7 +93,6 @@ func New(o Options) *Gateway {
 		checkers:      map[string]*health.Checker{},
 		routeBreakers: map[string]*breaker.Breaker{},
 		overrides:     map[string][]upstream.Member{},
-		serveErr:      make(chan error, 1),
 	}
 	g.metrics = newMetrics(reg, g)
 	return g

@@ -150,11 +150,7 @@ func (g *Gateway) Serve(ctx context.Context) error {
 	janitorDone := make(chan struct{})
 	go g.janitor(runCtx, janitorDone)
 
-	var err error
-	select {
-	case <-ctx.Done():
-	case err = <-g.serveErr:
-	}
+	<-ctx.Done()
 	grace := g.snap.Load().cfg.ShutdownGrace.D()
 	shutdownCtx, stop := context.WithTimeout(context.Background(), grace)
 	defer stop()
@@ -169,7 +165,7 @@ func (g *Gateway) Serve(ctx context.Context) error {
 		delete(g.checkers, name)
 	}
 	g.mu.Unlock()
-	return err
+	return nil
 }
 
 // shutdown stops accepting, wakes idle connections so they close, and

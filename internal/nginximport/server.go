@@ -125,7 +125,7 @@ func (c *converter) listen(d *directive, srv *serverDef) error {
 		}
 		host, port, err := splitHostPort(h, 80)
 		if strings.HasPrefix(h, ":") {
-			host, port, err = splitHostPort("0.0.0.0"+h, 80)
+			_, port, err = splitHostPort("0.0.0.0"+h, 80)
 			host = ""
 		}
 		if err != nil {

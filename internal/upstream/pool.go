@@ -37,31 +37,30 @@ func (p *pool) idleCount() int {
 	return len(p.idle)
 }
 
-// get pops the most recently used idle connection that is younger than
-// maxAge.
+// get pops the most recently used idle connection if it is younger than
+// maxAge. If it is not, every idle connection is older still: all of them
+// are closed.
 func (p *pool) get(now time.Time, maxAge time.Duration) *Conn {
 	p.mu.Lock()
-	for n := len(p.idle); n > 0; n = len(p.idle) {
-		c := p.idle[n-1]
-		p.idle[n-1] = nil
-		p.idle = p.idle[:n-1]
-		if now.Sub(c.idleFrom) < maxAge {
-			p.mu.Unlock()
-			c.Reused = true
-			return c
-		}
-		// Everything below is older still.
-		stale := append([]*Conn(nil), p.idle...)
-		clear(p.idle)
-		p.idle = p.idle[:0]
+	n := len(p.idle)
+	if n == 0 {
 		p.mu.Unlock()
-		c.close()
-		for _, s := range stale {
-			s.close()
-		}
 		return nil
 	}
+	if c := p.idle[n-1]; now.Sub(c.idleFrom) < maxAge {
+		p.idle[n-1] = nil
+		p.idle = p.idle[:n-1]
+		p.mu.Unlock()
+		c.Reused = true
+		return c
+	}
+	stale := append([]*Conn(nil), p.idle...)
+	clear(p.idle)
+	p.idle = p.idle[:0]
 	p.mu.Unlock()
+	for _, c := range stale {
+		c.close()
+	}
 	return nil
 }
 
