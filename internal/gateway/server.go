@@ -246,13 +246,16 @@ func (g *Gateway) accept(l *listener) {
 // it, log it, and go on while keepalive allows.
 func (g *Gateway) serveConn(nc net.Conn, cc *clientConn, l *listener) {
 	bufs := &connBufs{nc: nc, remoteIP: remoteIP(nc)}
-	bufs.pr.r = nc
+	bufs.cr.Conn = nc
 	bufs.take()
 	defer func() {
 		bufs.release()
 		nc.Close()
 		g.conns.remove(cc)
 	}()
+	// The clock is read twice per request: when it starts and when it
+	// ends (in Forward); the end is the next idle phase's start.
+	last := time.Now()
 	for {
 		s := g.snap.Load()
 		name := *l.name.Load()
@@ -260,7 +263,7 @@ func (g *Gateway) serveConn(nc net.Conn, cc *clientConn, l *listener) {
 
 		// Idle between requests: shutdown may wake us here.
 		cc.state.Store(connIdle)
-		if err := bufs.wait(time.Now().Add(ls.idle), g.closing.Load); err != nil {
+		if err := bufs.wait(last, ls.idle, g.closing.Load); err != nil {
 			return
 		}
 		w := bufs.w
@@ -273,7 +276,7 @@ func (g *Gateway) serveConn(nc net.Conn, cc *clientConn, l *listener) {
 		s = g.snap.Load()
 		ls = settingsFor(s.cfg, name)
 		start := time.Now()
-		nc.SetReadDeadline(start.Add(ls.readHeader))
+		bufs.cr.ReadBy(start.Add(ls.readHeader), start)
 		ex.Reset()
 		ex.Start = start
 		head, err := h1.ReadHead(w.br, ls.maxHeader, &w.spill)
@@ -292,7 +295,7 @@ func (g *Gateway) serveConn(nc net.Conn, cc *clientConn, l *listener) {
 		}
 		path, ok := route.CleanPath(ex.Req.Path, w.pathBuf[:0])
 		if !ok {
-			g.reject(ex, 400, "bad request: the path climbs above the root or mixes dots with encoded slashes", ex.Req.KeepAlive && !ex.Req.HasBody())
+			last = g.reject(ex, 400, "bad request: the path climbs above the root or mixes dots with encoded slashes", ex.Req.KeepAlive && !ex.Req.HasBody())
 			if !ex.KeepAlive {
 				return
 			}
@@ -303,7 +306,7 @@ func (g *Gateway) serveConn(nc net.Conn, cc *clientConn, l *listener) {
 		}
 		m, found := s.table(name).Lookup(ex.Req.Host, path, ex.Req.Method)
 		if !found {
-			g.reject(ex, 404, "no route for this host and path", ex.Req.KeepAlive && !ex.Req.HasBody())
+			last = g.reject(ex, 404, "no route for this host and path", ex.Req.KeepAlive && !ex.Req.HasBody())
 			if !ex.KeepAlive {
 				return
 			}
@@ -315,7 +318,7 @@ func (g *Gateway) serveConn(nc net.Conn, cc *clientConn, l *listener) {
 			ex.Req.KeepAlive = false
 		}
 		// The request body must arrive within the route's deadline too.
-		nc.SetReadDeadline(start.Add(rs.Total))
+		bufs.cr.ReadBy(start.Add(rs.Total), start)
 		ex.SendTimeout = ls.send
 		rs.metrics.inflight.Inc()
 		g.proxy.Forward(ex, &rs.Route)
@@ -323,6 +326,10 @@ func (g *Gateway) serveConn(nc net.Conn, cc *clientConn, l *listener) {
 		if !ex.BodyConsumed() {
 			ex.KeepAlive = false
 		}
+		if ex.End.IsZero() {
+			ex.End = time.Now()
+		}
+		last = ex.End
 		g.record(ex, rs)
 		if !ex.KeepAlive || ex.Upgraded {
 			return
@@ -342,8 +349,8 @@ const idleShrinkAfter = time.Second
 type connBufs struct {
 	nc       net.Conn
 	remoteIP string
-	pr       prefixReader
-	w        *connWork // nil while idle
+	cr       proxy.ClientReader // the reader under w.br: deadlines, the read-ahead byte
+	w        *connWork          // nil while idle
 	br       *bufio.Reader
 }
 
@@ -364,9 +371,9 @@ func (b *connBufs) take() {
 		return
 	}
 	w := connWorkPool.Get().(*connWork)
-	w.br.Reset(&b.pr)
+	w.br.Reset(&b.cr)
 	w.bw.Reset(b.nc)
-	w.ex.Client, w.ex.BR, w.ex.BW = b.nc, w.br, w.bw
+	w.ex.Client, w.ex.CR, w.ex.BR, w.ex.BW = b.nc, &b.cr, w.br, w.bw
 	w.ex.RemoteIP, w.ex.Proto = b.remoteIP, "http"
 	b.w, b.br = w, w.br
 }
@@ -379,7 +386,7 @@ func (b *connBufs) release() {
 	w.ex.Close() // no watcher may outlive the connection's use of it
 	w.br.Reset(nil)
 	w.bw.Reset(nil)
-	w.ex.Client, w.ex.BR, w.ex.BW = nil, nil, nil
+	w.ex.Client, w.ex.CR, w.ex.BR, w.ex.BW = nil, nil, nil, nil
 	if cap(w.spill) > 64<<10 {
 		w.spill = nil
 	}
@@ -388,20 +395,21 @@ func (b *connBufs) release() {
 }
 
 // wait returns once the next request's first byte is readable, or with an
-// error when the connection ends, deadline passes, or closing() turns
-// true. Every deadline it sets is followed by a closing() check, so a
-// shutdown that wakes idle connections cannot be overwritten.
-func (b *connBufs) wait(deadline time.Time, closing func() bool) error {
+// error when the connection ends, the idle timeout (counted from since)
+// passes, or closing() turns true. Every deadline it arms is followed by a
+// closing() check, so a shutdown that wakes idle connections cannot be
+// overwritten.
+func (b *connBufs) wait(since time.Time, idle time.Duration, closing func() bool) error {
+	deadline := since.Add(idle)
 	if b.br != nil {
 		if b.br.Buffered() > 0 {
 			return nil // a pipelined request is already here
 		}
 		phase := deadline
-		shrink := time.Now().Add(idleShrinkAfter)
-		if shrink.Before(deadline) {
-			phase = shrink
+		if idle > idleShrinkAfter {
+			phase = since.Add(idleShrinkAfter)
 		}
-		b.nc.SetReadDeadline(phase)
+		b.cr.ArmBy(phase, since)
 		if closing() {
 			return net.ErrClosed
 		}
@@ -411,37 +419,15 @@ func (b *connBufs) wait(deadline time.Time, closing func() bool) error {
 		}
 		b.release()
 	}
-	b.nc.SetReadDeadline(deadline)
+	b.cr.ArmBy(deadline, since)
 	if closing() {
 		return net.ErrClosed
 	}
-	n, err := b.nc.Read(b.pr.one[:])
-	if n == 1 {
-		b.pr.has = true
-		b.take()
-		return nil
+	if err := b.cr.ReadAhead(); err != nil {
+		return err
 	}
-	if err == nil {
-		err = io.ErrNoProgress
-	}
-	return err
-}
-
-// prefixReader replays the byte an idle connection was woken by, then
-// reads from the connection.
-type prefixReader struct {
-	r   io.Reader
-	one [1]byte
-	has bool
-}
-
-func (p *prefixReader) Read(b []byte) (int, error) {
-	if p.has && len(b) > 0 {
-		p.has = false
-		b[0] = p.one[0]
-		return 1, nil
-	}
-	return p.r.Read(b)
+	b.take()
+	return nil
 }
 
 // rejectHead answers a request head that could not be read.
@@ -463,22 +449,25 @@ func (g *Gateway) rejectHead(ex *proxy.Exchange, err error) {
 	}
 }
 
-// reject answers a request that never reaches a route.
-func (g *Gateway) reject(ex *proxy.Exchange, status int, msg string, keepAlive bool) {
+// reject answers a request that never reaches a route. It returns when it
+// finished.
+func (g *Gateway) reject(ex *proxy.Exchange, status int, msg string, keepAlive bool) time.Time {
 	ex.Status, ex.KeepAlive, ex.ErrClass = status, keepAlive, proxy.ClassBadRequest
 	if status == 404 {
 		ex.ErrClass = "no_route"
 	}
 	ex.BW.Reset(ex.Client)
-	ex.Client.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	now := time.Now()
+	ex.ArmWrite(now.Add(5*time.Second), now)
 	proxy.WriteError(ex.BW, status, msg, "", "", 0, keepAlive, false)
-	ex.Client.SetWriteDeadline(time.Time{})
+	ex.End = time.Now()
 	g.record(ex, nil)
+	return ex.End
 }
 
 // record writes the access log line and the request metrics.
 func (g *Gateway) record(ex *proxy.Exchange, rs *routeState) {
-	elapsed := time.Since(ex.Start)
+	elapsed := ex.End.Sub(ex.Start)
 	routeName := ""
 	if rs != nil {
 		routeName = rs.Name

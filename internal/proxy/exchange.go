@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/skjold-dev/skjold/internal/deadline"
 	"github.com/skjold-dev/skjold/internal/h1"
 	"github.com/skjold-dev/skjold/internal/upstream"
 )
@@ -36,11 +37,15 @@ type Exchange struct {
 	Path      []byte // the cleaned path that was matched
 	PrefixLen int    // bytes of Path the route's prefix covered
 	Client    net.Conn
+	CR        *ClientReader // what BR reads Client through
 	BR        *bufio.Reader
 	BW        *bufio.Writer
 	RemoteIP  string
 	Proto     string // "http" or "https"
 	Start     time.Time
+	// End is set by Forward: when the answer was written, give or take
+	// the clock reads it saves (the access log's duration ends here).
+	End time.Time
 	// SendTimeout bounds each write to the client (0: 60s).
 	SendTimeout time.Duration
 
@@ -73,6 +78,7 @@ type Exchange struct {
 	watching   atomic.Bool
 	stopWatch  atomic.Bool
 	clientGone atomic.Bool
+	wd         deadline.Lazy // the client write deadline armed
 	upMu       sync.Mutex
 	upConn     *upstream.Conn
 }
@@ -80,6 +86,7 @@ type Exchange struct {
 // Reset prepares ex for the next request on its connection.
 func (ex *Exchange) Reset() {
 	ex.Status, ex.BytesOut, ex.Tries = 0, 0, 0
+	ex.End = time.Time{}
 	ex.Upstream, ex.Target, ex.ErrClass = "", "", ClassNone
 	ex.RequestID = nil
 	ex.KeepAlive, ex.Upgraded, ex.FastFailed = false, false, false
@@ -93,12 +100,20 @@ func (ex *Exchange) Reset() {
 
 // armSend gives the next write to the client SendTimeout to complete, so a
 // client that stops reading cannot hold its upstream connection forever.
-func (ex *Exchange) armSend() {
+func (ex *Exchange) armSend(now time.Time) {
 	d := ex.SendTimeout
 	if d <= 0 {
 		d = 60 * time.Second
 	}
-	ex.Client.SetWriteDeadline(time.Now().Add(d))
+	ex.ArmWrite(now.Add(d), now)
+}
+
+// ArmWrite makes writes to the client fail after t, re-arming the
+// connection's timer only when t moved by more than deadline.MaxSlack.
+func (ex *Exchange) ArmWrite(t, now time.Time) {
+	if ex.wd.Due(t, now) {
+		ex.Client.SetWriteDeadline(t)
+	}
 }
 
 // BodyConsumed reports whether the request body has been read to its end,
@@ -125,8 +140,9 @@ func (ex *Exchange) startWatch(after time.Duration) {
 	}
 	// The request has been read in full, so the read deadline that bounded
 	// its head and body has done its job; left in place it would end the
-	// watch as a departure and cut a response still streaming.
-	ex.Client.SetReadDeadline(time.Time{})
+	// watch as a departure and cut a response still streaming. Only the
+	// watcher's read arms it, if the watcher runs at all.
+	ex.CR.ReadBy(time.Time{}, ex.Start)
 	ex.stopWatch.Store(false)
 	ex.watching.Store(true)
 	ex.watchTimer.Reset(after)
@@ -144,7 +160,7 @@ func (ex *Exchange) endWatch() {
 	ex.stopWatch.Store(true)
 	ex.Client.SetReadDeadline(time.Now())
 	<-ex.watchDone
-	ex.Client.SetReadDeadline(time.Time{})
+	ex.CR.Forget() // the next read re-arms what it needs
 }
 
 func (ex *Exchange) watch() {
@@ -153,7 +169,7 @@ func (ex *Exchange) watch() {
 		ex.clientGone.Store(true)
 		ex.upMu.Lock()
 		if ex.upConn != nil {
-			ex.upConn.SetDeadline(time.Now())
+			ex.upConn.Interrupt()
 		}
 		ex.upMu.Unlock()
 	}

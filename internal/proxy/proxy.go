@@ -59,8 +59,9 @@ type attempt struct {
 	status  int   // the upstream's status, when it answered
 	sent    bool  // request bytes may have reached the upstream
 	done    bool  // the response (or an error) has been written to the client
-	failure bool  // counts against the target and the breakers
-	err     error // the underlying error, for the log
+	failure bool      // counts against the target and the breakers
+	err     error     // the underlying error, for the log
+	end     time.Time // when the response was written, if it was
 }
 
 // Forward handles one request on route r: on return ex.Status and the other
@@ -84,7 +85,7 @@ func (p *Proxy) Forward(ex *Exchange, r *Route) {
 	replayable := true
 	if req.HasBody() {
 		if req.Expect100 {
-			ex.armSend()
+			ex.armSend(ex.Start)
 			ex.BW.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
 			if ex.BW.Flush() != nil {
 				p.clientGone(ex)
@@ -123,10 +124,14 @@ func (p *Proxy) Forward(ex *Exchange, r *Route) {
 		return
 	}
 	routeOutcome := breaker.Ignored
-	defer func() { r.Breaker.Done(rtok, routeOutcome, time.Since(ex.Start)) }()
+	defer func() { r.Breaker.Done(rtok, routeOutcome, ex.End.Sub(ex.Start)) }()
 
-	// 3. Tries: each picks a healthy target it has not tried yet.
-	now := time.Now()
+	// 3. Tries: each picks a healthy target it has not tried yet. The
+	// clock is read once per try (and once when the response head
+	// arrives): now is the end of the last try, at first the request's
+	// start.
+	now := ex.Start
+	ex.End = now
 	u.Budget.Request(now)
 	retryDeadline := deadline
 	if r.RetryTimeout > 0 {
@@ -171,10 +176,15 @@ func (p *Proxy) Forward(ex *Exchange, r *Route) {
 		// status the route retries on is the client's answer.
 		mayRetry := try < r.Tries && now.Before(retryDeadline) && (replayable || !req.HasBody()) &&
 			u.CanPick(tried, now)
-		started := time.Now()
-		a := p.try(ex, r, t, deadline, mayRetry)
+		started := now
+		a := p.try(ex, r, t, deadline, mayRetry, now)
 		u.Release(t, slot)
-		now = time.Now()
+		if !a.end.IsZero() {
+			now = a.end
+		} else {
+			now = time.Now()
+		}
+		ex.End = now
 
 		// Account for the try: client departures are nobody's fault.
 		outcome := breaker.Success
@@ -275,9 +285,8 @@ func resendable(ex *Exchange, r *Route) bool {
 // try makes one attempt at target t. When the upstream answers, the
 // response is streamed to the client (unless it is a failure status and
 // mayRetry allows trying elsewhere) and done is set.
-func (p *Proxy) try(ex *Exchange, r *Route, t *upstream.Target, deadline time.Time, mayRetry bool) attempt {
+func (p *Proxy) try(ex *Exchange, r *Route, t *upstream.Target, deadline time.Time, mayRetry bool, now time.Time) attempt {
 	u := r.Upstream
-	now := time.Now()
 	if !now.Before(deadline) {
 		return attempt{class: ClassTimeout, failure: false, err: errors.New("request deadline passed before the try")}
 	}
@@ -300,14 +309,15 @@ func (p *Proxy) try(ex *Exchange, r *Route, t *upstream.Target, deadline time.Ti
 	}
 
 	for {
-		a, stale := p.exchange(ex, r, c, deadline, mayRetry)
+		a, stale := p.exchange(ex, r, c, deadline, mayRetry, now)
 		if !stale {
 			return a
 		}
 		// A pooled connection the target had closed while idle: the request
 		// never got there, so send it again on a fresh connection; this is
 		// not a failure and not a retry.
-		c, err = u.Dial(context.Background(), t, min(p.connectTimeout(r), time.Until(deadline)))
+		now = time.Now()
+		c, err = u.Dial(context.Background(), t, min(p.connectTimeout(r), deadline.Sub(now)))
 		if err != nil {
 			return attempt{class: ClassConnect, failure: r.RetryOn.Error || r.RetryOn.Timeout, err: err}
 		}
@@ -325,11 +335,10 @@ func (p *Proxy) connectTimeout(r *Route) time.Duration {
 // exchange sends the request on c and handles the response. stale is true
 // when c was a reused connection that turned out closed before anything was
 // read from it; c has then been closed.
-func (p *Proxy) exchange(ex *Exchange, r *Route, c *upstream.Conn, deadline time.Time, mayRetry bool) (a attempt, stale bool) {
+func (p *Proxy) exchange(ex *Exchange, r *Route, c *upstream.Conn, deadline time.Time, mayRetry bool, now time.Time) (a attempt, stale bool) {
 	u := r.Upstream
 	req := &ex.Req
-	now := time.Now()
-	c.SetWriteDeadline(now.Add(r.Send))
+	c.ArmWrite(now.Add(r.Send), now)
 	werr := p.writeRequest(ex, r, c)
 	if werr != nil {
 		if ex.clientGone.Load() {
@@ -359,8 +368,11 @@ func (p *Proxy) exchange(ex *Exchange, r *Route, c *upstream.Conn, deadline time
 	// The response head, skipping interim 1xx responses but 101. The
 	// response timeout starts once the request is sent: a body streamed
 	// from a slow client must not use it up.
-	readDeadline := earliest(time.Now().Add(r.Response), deadline)
-	c.SetReadDeadline(readDeadline)
+	sent := now
+	if req.HasBody() {
+		sent = time.Now()
+	}
+	c.ArmRead(earliest(sent.Add(r.Response), deadline), sent)
 	resp := &ex.resp
 	for {
 		head, err := h1.ReadHead(c.BR, maxResponseHead, &ex.spill)
@@ -408,8 +420,12 @@ func (p *Proxy) exchange(ex *Exchange, r *Route, c *upstream.Conn, deadline time
 	if failed {
 		a.class = ClassStatus
 	}
-	reusable, cerr, uerr := p.writeResponse(ex, r, c)
-	u.Done(c, reusable && cerr == nil && uerr == nil, time.Now())
+	reusable, cerr, uerr := p.writeResponse(ex, r, c, time.Now())
+	a.end = time.Now()
+	// Out of the client watcher's reach before it can go back to the
+	// pool: an interrupt after that would hit the connection's next user.
+	ex.setUpConn(nil)
+	u.Done(c, reusable && cerr == nil && uerr == nil, a.end)
 	switch {
 	case cerr != nil || ex.clientGone.Load():
 		ex.ErrClass = ClassClientGone

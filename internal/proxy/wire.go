@@ -173,7 +173,8 @@ func (p *Proxy) streamBody(ex *Exchange, r *Route, c *upstream.Conn, chunked boo
 			return errBodyTooLarge
 		}
 		if n > 0 {
-			c.SetWriteDeadline(time.Now().Add(r.Send))
+			now := time.Now()
+			c.ArmWrite(now.Add(r.Send), now)
 			var werr error
 			if chunked {
 				werr = h1.WriteChunk(c.BW, buf[:n])
@@ -267,14 +268,14 @@ func lower(t []byte) string {
 // writeResponse streams the upstream's response to the client. reusable
 // says whether the upstream connection is positioned at its next response.
 // cerr is a client write failure, uerr an upstream read failure.
-func (p *Proxy) writeResponse(ex *Exchange, r *Route, c *upstream.Conn) (reusable bool, cerr, uerr error) {
+func (p *Proxy) writeResponse(ex *Exchange, r *Route, c *upstream.Conn, now time.Time) (reusable bool, cerr, uerr error) {
 	resp := &ex.resp
 	req := &ex.Req
 	head := string(req.Method) == "HEAD"
 	kind := resp.ResponseBody(head)
 	w := ex.BW
 	ex.Status = resp.Status
-	ex.armSend()
+	ex.armSend(now)
 
 	// Status line and headers.
 	w.WriteString("HTTP/1.1 ")
@@ -333,8 +334,9 @@ func (p *Proxy) writeResponse(ex *Exchange, r *Route, c *upstream.Conn) (reusabl
 	buf := *bp
 	for first := true; ; first = false {
 		if !first {
-			c.SetReadDeadline(time.Now().Add(r.Response))
-			ex.armSend()
+			now := time.Now()
+			c.ArmRead(now.Add(r.Response), now)
+			ex.armSend(now)
 		}
 		if c.BR.Buffered() == 0 && w.Buffered() > 0 {
 			// Nothing more from the upstream yet: give the client what it
@@ -388,7 +390,7 @@ type errorBody struct {
 // fail writes an error answer with a small JSON body.
 func (p *Proxy) fail(ex *Exchange, status int, class, msg string, retryAfter time.Duration) {
 	ex.Status, ex.ErrClass = status, class
-	ex.armSend()
+	ex.armSend(time.Now())
 	WriteError(ex.BW, status, msg, ex.Upstream, string(ex.RequestID), retryAfter, ex.KeepAlive, string(ex.Req.Method) == "HEAD")
 }
 

@@ -5,7 +5,10 @@ import (
 	"context"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/skjold-dev/skjold/internal/deadline"
 )
 
 // Conn is a connection to a target, with its buffers. It is used by one
@@ -22,6 +25,33 @@ type Conn struct {
 	target   *Target
 	idleFrom time.Time
 	requests int
+	rd, wd   deadline.Lazy
+	// interrupted is set by Interrupt, from another goroutine: the
+	// deadlines Lazy remembers are no longer the connection's, and it
+	// must not be reused.
+	interrupted atomic.Bool
+}
+
+// ArmRead gives the next reads until t, re-arming the connection's timer
+// only when t moved by more than deadline.MaxSlack (see package deadline).
+func (c *Conn) ArmRead(t, now time.Time) {
+	if c.rd.Due(t, now) {
+		c.Conn.SetReadDeadline(t)
+	}
+}
+
+// ArmWrite is ArmRead for writes.
+func (c *Conn) ArmWrite(t, now time.Time) {
+	if c.wd.Due(t, now) {
+		c.Conn.SetWriteDeadline(t)
+	}
+}
+
+// Interrupt makes the connection's blocked and future reads and writes
+// fail at once, from any goroutine; the connection is then never reused.
+func (c *Conn) Interrupt() {
+	c.interrupted.Store(true)
+	c.Conn.SetDeadline(time.Now())
 }
 
 // pool is a target's stack of idle connections: last in, first out, so the
