@@ -56,9 +56,9 @@ func New() *Proxy {
 // attempt is what one try at one target came to.
 type attempt struct {
 	class   string
-	status  int   // the upstream's status, when it answered
-	sent    bool  // request bytes may have reached the upstream
-	done    bool  // the response (or an error) has been written to the client
+	status  int       // the upstream's status, when it answered
+	sent    bool      // request bytes may have reached the upstream
+	done    bool      // the response (or an error) has been written to the client
 	failure bool      // counts against the target and the breakers
 	err     error     // the underlying error, for the log
 	end     time.Time // when the response was written, if it was
