@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/skjold-dev/skjold/internal/deadline"
+	"github.com/skjold-dev/skjold/internal/sockio"
 )
 
 // ClientReader is what an exchange's bufio.Reader reads the client
@@ -23,6 +24,7 @@ type ClientReader struct {
 	want    time.Time // the deadline reads are due by
 	wantNow time.Time // when want was asked for, to size the slack
 	rd      deadline.Lazy
+	io      *sockio.Conn // made on first use
 	one     [1]byte
 	has     bool
 }
@@ -56,7 +58,17 @@ func (r *ClientReader) Read(b []byte) (int, error) {
 	if r.rd.Due(r.want, r.wantNow) {
 		r.Conn.SetReadDeadline(r.want)
 	}
-	return r.Conn.Read(b)
+	return r.sock().Read(b)
+}
+
+// Writer is what the exchange's bufio.Writer writes the client through.
+func (r *ClientReader) Writer() io.Writer { return r.sock() }
+
+func (r *ClientReader) sock() *sockio.Conn {
+	if r.io == nil {
+		r.io = sockio.New(r.Conn)
+	}
+	return r.io
 }
 
 // ReadAhead blocks until the client sends a byte, which the next Read

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/skjold-dev/skjold/internal/deadline"
+	"github.com/skjold-dev/skjold/internal/sockio"
 )
 
 // Conn is a connection to a target, with its buffers. It is used by one
@@ -138,10 +139,11 @@ func (t *Target) dial(ctx context.Context, d *net.Dialer) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	sc := sockio.New(nc)
 	br := readerPool.Get().(*bufio.Reader)
-	br.Reset(nc)
+	br.Reset(sc)
 	bw := writerPool.Get().(*bufio.Writer)
-	bw.Reset(nc)
+	bw.Reset(sc)
 	return &Conn{Conn: nc, BR: br, BW: bw, target: t}, nil
 }
 
