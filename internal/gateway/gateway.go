@@ -62,6 +62,7 @@ type Gateway struct {
 	version       int
 
 	conns   connSet
+	idle    idleConns
 	ctx     context.Context // set by Serve; owns health checkers and janitor
 	closing atomic.Bool
 	ready   atomic.Bool

@@ -27,8 +27,9 @@ type testGateway struct {
 }
 
 // startGateway parses yaml (with %s placeholders already filled), applies
-// it and serves until the test ends.
-func startGateway(t *testing.T, yaml string) *testGateway {
+// it and serves until the test ends. tune, if any, adjusts the gateway
+// before it serves.
+func startGateway(t *testing.T, yaml string, tune ...func(*Gateway)) *testGateway {
 	t.Helper()
 	cfg, err := config.Parse("test.yaml", []byte(yaml))
 	if err != nil {
@@ -40,6 +41,9 @@ func startGateway(t *testing.T, yaml string) *testGateway {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
 	g := New(Options{Logger: logger, Registerer: reg, WatchAfter: 5 * time.Millisecond})
+	for _, f := range tune {
+		f(g)
+	}
 	if err := g.Apply(cfg); err != nil {
 		t.Fatalf("apply: %v", err)
 	}

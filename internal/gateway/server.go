@@ -138,6 +138,8 @@ func (g *Gateway) Serve(ctx context.Context) error {
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	g.startParking()
+	defer g.idle.parker.stop()
 	g.mu.Lock()
 	g.ctx = runCtx
 	for _, l := range g.listeners {
@@ -180,6 +182,7 @@ func (g *Gateway) shutdown(ctx context.Context) {
 	}
 	g.mu.Unlock()
 	g.conns.wakeIdle()
+	g.closeParked()
 	waited := make(chan struct{})
 	go func() {
 		g.conns.wait()
@@ -237,38 +240,64 @@ func (g *Gateway) accept(l *listener) {
 		// end and then for the tracked connections, so a connection added
 		// by a goroutine that had not run yet would be missed (and its Add
 		// would race the Wait).
-		cc := g.conns.add(nc)
-		go g.serveConn(nc, cc, l)
+		c := g.conns.add(nc, l)
+		go g.serveConn(c)
 	}
 }
 
-// serveConn runs one client connection: read a request, route it, forward
-// it, log it, and go on while keepalive allows.
-func (g *Gateway) serveConn(nc net.Conn, cc *clientConn, l *listener) {
-	bufs := &connBufs{nc: nc, remoteIP: remoteIP(nc)}
-	bufs.cr.Conn = nc
-	bufs.take()
-	defer func() {
-		bufs.release()
-		nc.Close()
-		g.conns.remove(cc)
-	}()
+// serveConn runs a new client connection: read a request, route it,
+// forward it, log it, and go on while keepalive allows.
+func (g *Gateway) serveConn(c *clientConn) {
+	b := &c.bufs
+	b.nc, b.remoteIP = c.nc, remoteIP(c.nc)
+	b.cr.Conn = c.nc
+	b.take()
 	// The clock is read twice per request: when it starts and when it
 	// ends (in Forward); the end is the next idle phase's start.
-	last := time.Now()
+	c.last = time.Now()
+	g.serveRequests(c)
+}
+
+// resumeConn carries on with a parked connection its next request has
+// woken: it has no buffers yet, so its wait reads the first byte alone.
+func (g *Gateway) resumeConn(c *clientConn) { g.serveRequests(c) }
+
+// serveRequests serves c's requests until the connection ends, and then
+// closes it, or until it parks: then the parker owns c, and nothing here
+// may touch it again.
+func (g *Gateway) serveRequests(c *clientConn) {
+	if err := g.serveLoop(c); errors.Is(err, errParked) {
+		return
+	}
+	g.closeConn(c)
+}
+
+// closeConn ends a connection that no goroutine serves any more.
+func (g *Gateway) closeConn(c *clientConn) {
+	c.bufs.release()
+	c.nc.Close()
+	g.conns.remove(c)
+}
+
+// serveLoop is serveRequests' loop; it returns errParked when the
+// connection parked, else why the connection should close (nil when it
+// simply ended).
+func (g *Gateway) serveLoop(c *clientConn) error {
+	bufs := &c.bufs
+	l := c.l
 	for {
 		s := g.snap.Load()
 		name := *l.name.Load()
 		ls := settingsFor(s.cfg, name)
 
 		// Idle between requests: shutdown may wake us here.
-		cc.state.Store(connIdle)
-		if err := bufs.wait(last, ls.idle, g.closing.Load); err != nil {
-			return
+		c.state.Store(connIdle)
+		if err := g.wait(c, ls.idle); err != nil {
+			return err
 		}
 		w := bufs.w
 		ex := &w.ex
-		cc.state.Store(connActive)
+		c.state.Store(connActive)
 		// The config (and the targets) in force are the ones at the moment
 		// the request arrived, not when the connection went idle: a
 		// keepalive connection idle across a target switch must not send
@@ -282,7 +311,7 @@ func (g *Gateway) serveConn(nc net.Conn, cc *clientConn, l *listener) {
 		head, err := h1.ReadHead(w.br, ls.maxHeader, &w.spill)
 		if err != nil {
 			g.rejectHead(ex, err)
-			return
+			return nil
 		}
 		// The head must not live in br's buffer: reading the body, and the
 		// proxy's client watcher, refill that buffer while the parsed
@@ -291,13 +320,13 @@ func (g *Gateway) serveConn(nc net.Conn, cc *clientConn, l *listener) {
 		head = w.headBuf
 		if err := h1.ParseRequest(head, h1.Limits{MaxURI: ls.maxURI}, &ex.Req); err != nil {
 			g.reject(ex, h1.Status(err), "bad request: "+err.Error(), false)
-			return
+			return nil
 		}
 		path, ok := route.CleanPath(ex.Req.Path, w.pathBuf[:0])
 		if !ok {
-			last = g.reject(ex, 400, "bad request: the path climbs above the root or mixes dots with encoded slashes", ex.Req.KeepAlive && !ex.Req.HasBody())
+			c.last = g.reject(ex, 400, "bad request: the path climbs above the root or mixes dots with encoded slashes", ex.Req.KeepAlive && !ex.Req.HasBody())
 			if !ex.KeepAlive {
-				return
+				return nil
 			}
 			continue
 		}
@@ -306,9 +335,9 @@ func (g *Gateway) serveConn(nc net.Conn, cc *clientConn, l *listener) {
 		}
 		m, found := s.table(name).Lookup(ex.Req.Host, path, ex.Req.Method)
 		if !found {
-			last = g.reject(ex, 404, "no route for this host and path", ex.Req.KeepAlive && !ex.Req.HasBody())
+			c.last = g.reject(ex, 404, "no route for this host and path", ex.Req.KeepAlive && !ex.Req.HasBody())
 			if !ex.KeepAlive {
-				return
+				return nil
 			}
 			continue
 		}
@@ -329,19 +358,13 @@ func (g *Gateway) serveConn(nc net.Conn, cc *clientConn, l *listener) {
 		if ex.End.IsZero() {
 			ex.End = time.Now()
 		}
-		last = ex.End
+		c.last = ex.End
 		g.record(ex, rs)
 		if !ex.KeepAlive || ex.Upgraded {
-			return
+			return nil
 		}
 	}
 }
-
-// idleShrinkAfter is how long a keepalive connection waits for its next
-// request with its buffers; after that it gives them back to the pools
-// until a byte arrives, so ten thousand idle connections cost little
-// memory while busy ones never pay for the switch.
-const idleShrinkAfter = time.Second
 
 // connBufs hold a client connection's working state — read and write
 // buffers, the Exchange with its reused slices — while it is busy, and give
@@ -394,33 +417,58 @@ func (b *connBufs) release() {
 	b.w, b.br = nil, nil
 }
 
-// wait returns once the next request's first byte is readable, or with an
-// error when the connection ends, the idle timeout (counted from since)
-// passes, or closing() turns true. Every deadline it arms is followed by a
-// closing() check, so a shutdown that wakes idle connections cannot be
-// overwritten.
-func (b *connBufs) wait(since time.Time, idle time.Duration, closing func() bool) error {
+// errParked is wait's answer when the connection went to the parker: the
+// goroutine that served it must return without closing it.
+var errParked = errors.New("connection parked")
+
+// wait returns once c's next request's first byte is readable, or with an
+// error when the connection ends, the idle timeout (counted from c.last)
+// passes or shutdown begins, or with errParked when the connection was
+// handed to the parker to wait without a goroutine.
+//
+// A connection first waits with its buffers for idle.shrinkAfter, so a
+// busy keepalive connection never pays for giving them back. After that,
+// or at once when too many connections already wait with buffers (a burst
+// of new connections, each sending one request), it gives them back and
+// parks; where parking is not available its goroutine waits for a single
+// byte instead.
+//
+// Every deadline wait arms is followed by a closing check, so a shutdown
+// that wakes idle connections cannot be overwritten.
+func (g *Gateway) wait(c *clientConn, idle time.Duration) error {
+	b := &c.bufs
+	since := c.last
 	deadline := since.Add(idle)
 	if b.br != nil {
 		if b.br.Buffered() > 0 {
 			return nil // a pipelined request is already here
 		}
-		phase := deadline
-		if idle > idleShrinkAfter {
-			phase = since.Add(idleShrinkAfter)
-		}
-		b.cr.ArmBy(phase, since)
-		if closing() {
-			return net.ErrClosed
-		}
-		_, err := b.br.Peek(1)
-		if err == nil || phase.Equal(deadline) || !errors.Is(err, os.ErrDeadlineExceeded) {
-			return err
+		if g.idle.buffered.Add(1) > g.idle.maxBuffered() {
+			g.idle.buffered.Add(-1)
+		} else {
+			phase := deadline
+			if shrink := g.idle.shrinkAfter(); idle > shrink {
+				phase = since.Add(shrink)
+			}
+			b.cr.ArmBy(phase, since)
+			var err error
+			if g.closing.Load() {
+				err = net.ErrClosed
+			} else {
+				_, err = b.br.Peek(1)
+			}
+			g.idle.buffered.Add(-1)
+			if err == nil || phase.Equal(deadline) || !errors.Is(err, os.ErrDeadlineExceeded) {
+				return err
+			}
 		}
 		b.release()
+		if g.idle.parker.park(c, deadline) {
+			return errParked
+		}
 	}
 	b.cr.ArmBy(deadline, since)
-	if closing() {
+	if g.closing.Load() {
 		return net.ErrClosed
 	}
 	if err := b.cr.ReadAhead(); err != nil {
@@ -516,9 +564,15 @@ const (
 	connIdle
 )
 
+// clientConn is one client connection and everything it keeps between
+// requests.
 type clientConn struct {
 	nc    net.Conn
+	l     *listener
 	state atomic.Int32
+	bufs  connBufs
+	last  time.Time // when the last request ended: the idle timeout counts from here
+	park  parkSlot  // the parker's bookkeeping while parked
 }
 
 // connSet tracks client connections so shutdown can close idle ones at
@@ -529,8 +583,8 @@ type connSet struct {
 	wg    sync.WaitGroup
 }
 
-func (s *connSet) add(nc net.Conn) *clientConn {
-	c := &clientConn{nc: nc}
+func (s *connSet) add(nc net.Conn, l *listener) *clientConn {
+	c := &clientConn{nc: nc, l: l}
 	s.mu.Lock()
 	if s.conns == nil {
 		s.conns = map[*clientConn]struct{}{}
