@@ -233,12 +233,14 @@ func TestClientClosingParkedConnectionFreesIt(t *testing.T) {
 }
 
 // When many connections idle with their buffers at once (a burst), a
-// newly idle one parks at once instead of after the usual wait.
+// newly idle one parks after the short crowd wait instead of the usual
+// one.
 func TestCrowdOfIdleConnectionsParksAtOnce(t *testing.T) {
 	be := newSwitchable(t, "app")
 	gw := startGateway(t, parkingConfig(be.addr(), ""), func(g *Gateway) {
 		g.idle.shrink = time.Minute
 		g.idle.maxBuf = 2
+		g.idle.crowd = time.Millisecond
 	})
 	for range 6 {
 		dialKeepalive(t, gw.addr).mustGet("app ok")

@@ -427,11 +427,12 @@ var errParked = errors.New("connection parked")
 // handed to the parker to wait without a goroutine.
 //
 // A connection first waits with its buffers for idle.shrinkAfter, so a
-// busy keepalive connection never pays for giving them back. After that,
-// or at once when too many connections already wait with buffers (a burst
-// of new connections, each sending one request), it gives them back and
-// parks; where parking is not available its goroutine waits for a single
-// byte instead.
+// busy keepalive connection never pays for giving them back; when too
+// many connections already wait with buffers (a burst of new connections,
+// each sending one request), only for idle.crowdWait, which is still long
+// enough for a busy connection's next request. After that it gives them
+// back and parks; where parking is not available its goroutine waits for a
+// single byte instead.
 //
 // Every deadline wait arms is followed by a closing check, so a shutdown
 // that wakes idle connections cannot be overwritten.
@@ -443,24 +444,25 @@ func (g *Gateway) wait(c *clientConn, idle time.Duration) error {
 		if b.br.Buffered() > 0 {
 			return nil // a pipelined request is already here
 		}
+		phase := deadline
+		if shrink := g.idle.shrinkAfter(); idle > shrink {
+			phase = since.Add(shrink)
+		}
 		if g.idle.buffered.Add(1) > g.idle.maxBuffered() {
-			g.idle.buffered.Add(-1)
+			if crowd := since.Add(g.idle.crowdWait()); crowd.Before(phase) {
+				phase = crowd
+			}
+		}
+		b.cr.ArmBy(phase, since)
+		var err error
+		if g.closing.Load() {
+			err = net.ErrClosed
 		} else {
-			phase := deadline
-			if shrink := g.idle.shrinkAfter(); idle > shrink {
-				phase = since.Add(shrink)
-			}
-			b.cr.ArmBy(phase, since)
-			var err error
-			if g.closing.Load() {
-				err = net.ErrClosed
-			} else {
-				_, err = b.br.Peek(1)
-			}
-			g.idle.buffered.Add(-1)
-			if err == nil || phase.Equal(deadline) || !errors.Is(err, os.ErrDeadlineExceeded) {
-				return err
-			}
+			_, err = b.br.Peek(1)
+		}
+		g.idle.buffered.Add(-1)
+		if err == nil || phase.Equal(deadline) || !errors.Is(err, os.ErrDeadlineExceeded) {
+			return err
 		}
 		b.release()
 		if g.idle.parker.park(c, deadline) {
