@@ -46,7 +46,9 @@ type idleConns struct {
 	sweepEvery time.Duration // zero: defaultSweepEvery
 
 	buffered atomic.Int64 // connections waiting for a request with their buffers
-	parker   *parker      // nil: park nothing, idle goroutines wait instead
+	// parker is set by Serve while connections may already be served
+	// (and read by tests); nil: park nothing, idle goroutines wait instead.
+	parker atomic.Pointer[parker]
 }
 
 func (i *idleConns) shrinkAfter() time.Duration {
@@ -88,14 +90,14 @@ func (g *Gateway) startParking() {
 		g.log.Warn("idle connections will each keep a goroutine: parking unavailable", "err", err)
 		return
 	}
-	g.idle.parker = p
+	g.idle.parker.Store(p)
 }
 
 // closeParked closes every parked connection and makes the parker refuse
 // new ones: shutdown calls it once closing is set, since a parked
 // connection has no goroutine a wake-up could reach.
 func (g *Gateway) closeParked() {
-	for _, c := range g.idle.parker.closeAll() {
+	for _, c := range g.idle.parker.Load().closeAll() {
 		g.closeConn(c)
 	}
 }

@@ -139,7 +139,7 @@ func (g *Gateway) Serve(ctx context.Context) error {
 	runCtx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	g.startParking()
-	defer g.idle.parker.stop()
+	defer func() { g.idle.parker.Load().stop() }()
 	g.mu.Lock()
 	g.ctx = runCtx
 	for _, l := range g.listeners {
@@ -395,7 +395,7 @@ func (b *connBufs) take() {
 	}
 	w := connWorkPool.Get().(*connWork)
 	w.br.Reset(&b.cr)
-	w.bw.Reset(b.nc)
+	w.bw.Reset(b.cr.Writer())
 	w.ex.Client, w.ex.CR, w.ex.BR, w.ex.BW = b.nc, &b.cr, w.br, w.bw
 	w.ex.RemoteIP, w.ex.Proto = b.remoteIP, "http"
 	b.w, b.br = w, w.br
@@ -465,7 +465,7 @@ func (g *Gateway) wait(c *clientConn, idle time.Duration) error {
 			return err
 		}
 		b.release()
-		if g.idle.parker.park(c, deadline) {
+		if g.idle.parker.Load().park(c, deadline) {
 			return errParked
 		}
 	}

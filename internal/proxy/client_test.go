@@ -1,10 +1,12 @@
 package proxy
 
 import (
+	"bufio"
 	"errors"
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -130,5 +132,35 @@ func TestClientReaderWriterWritesToTheClient(t *testing.T) {
 	n, err := io.ReadAtLeast(peer, buf, len("HTTP/1.1 200 OK\r\n"))
 	if err != nil || string(buf[:n]) != "HTTP/1.1 200 OK\r\n" {
 		t.Fatalf("the client read %q, %v", buf[:n], err)
+	}
+}
+
+// endWatch wakes a watcher that is already reading; the wake-up must
+// never be lost to the watcher arming its own (no) deadline, or endWatch
+// waits until the client sends again. The watcher is started after 0 to
+// 50µs, so the two race at every point of the watcher's start.
+func TestEndWatchAlwaysWakesTheWatcher(t *testing.T) {
+	_, c := tcpPair(t)
+	cr := &ClientReader{Conn: c}
+	ex := &Exchange{Client: c, CR: cr, BR: bufio.NewReader(cr)}
+	defer ex.Close()
+	for i := range 3000 {
+		ex.startWatch(time.Duration(i%50) * time.Microsecond)
+		for range i % 7 {
+			runtime.Gosched()
+		}
+		done := make(chan struct{})
+		go func() {
+			ex.endWatch()
+			close(done)
+		}()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("round %d: endWatch did not return: the watcher missed its wake-up", i)
+		}
+		if ex.ClientGone() {
+			t.Fatalf("round %d: a woken watcher reported the client gone", i)
+		}
 	}
 }

@@ -164,6 +164,16 @@ func (ex *Exchange) endWatch() {
 }
 
 func (ex *Exchange) watch() {
+	// Arm the watch's read deadline (none) before looking at stopWatch:
+	// endWatch sets stopWatch, then wakes the read with a deadline of now,
+	// so either this sees stopWatch or the wake-up lands after this arm.
+	// Arming inside the read instead could overwrite the wake-up and
+	// leave endWatch waiting for a read that never ends.
+	ex.CR.ArmBy(time.Time{}, time.Time{})
+	if ex.stopWatch.Load() {
+		ex.watchDone <- struct{}{}
+		return
+	}
 	_, err := ex.BR.Peek(1)
 	if err != nil && !ex.stopWatch.Load() {
 		ex.clientGone.Store(true)

@@ -5,6 +5,8 @@ import (
 	"unsafe"
 )
 
+const hasRaw = true
+
 // rawRead and rawWrite skip the scheduler's entersyscall/exitsyscall: the
 // descriptor is non-blocking, so the call returns at once.
 func rawRead(fd uintptr, p []byte) (int, syscall.Errno) {

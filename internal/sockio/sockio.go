@@ -38,7 +38,7 @@ type Conn struct {
 // a pipe in a test) is read and written through nc itself.
 func New(nc net.Conn) *Conn {
 	c := &Conn{nc: nc}
-	if sc, ok := nc.(syscall.Conn); ok {
+	if sc, ok := nc.(syscall.Conn); ok && hasRaw {
 		if rc, err := sc.SyscallConn(); err == nil {
 			c.rc = rc
 			c.readF = c.readFD

@@ -1,8 +1,10 @@
-//go:build !linux
+//go:build unix && !linux
 
 package sockio
 
 import "syscall"
+
+const hasRaw = true
 
 func rawRead(fd uintptr, p []byte) (int, syscall.Errno) {
 	n, err := syscall.Read(int(fd), p)
