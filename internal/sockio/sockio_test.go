@@ -159,3 +159,21 @@ func BenchmarkReadWrite(b *testing.B) {
 		io.ReadFull(sy, buf)
 	}
 }
+
+func TestWriteToAResetPeerFailsWithoutKillingTheProcess(t *testing.T) {
+	a, b := pair(t)
+	sa := New(a)
+	b.(*net.TCPConn).SetLinger(0)
+	b.Close()
+	time.Sleep(20 * time.Millisecond)
+	var err error
+	for range 10 { // the first write may still be accepted by the kernel
+		if _, err = sa.Write([]byte("after the reset")); err != nil {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, syscall.EPIPE) {
+		t.Fatalf("Write to a reset peer = %v, want ECONNRESET or EPIPE", err)
+	}
+}
