@@ -252,6 +252,43 @@ func TestCrowdOfIdleConnectionsParksAtOnce(t *testing.T) {
 	}
 }
 
+// A busy connection (its requests within the crowd wait of each other)
+// keeps its buffers and goroutine in a crowd: parking it between requests
+// would cost it a re-armed deadline and a resumption now and then.
+func TestBusyConnectionInACrowdDoesNotPark(t *testing.T) {
+	be := newSwitchable(t, "app")
+	gw := startGateway(t, parkingConfig(be.addr(), ""), func(g *Gateway) {
+		g.idle.shrink = time.Minute
+		g.idle.maxBuf = 1
+		g.idle.crowd = 300 * time.Millisecond
+	})
+	for range 3 {
+		dialKeepalive(t, gw.addr).mustGet("app ok")
+	}
+	// One waits with its buffers; two parked after the crowd wait.
+	waitFor(t, 2*time.Second, "two connections to park", func() bool { return parkedCount(gw.Gateway) == 2 })
+
+	busy := dialKeepalive(t, gw.addr)
+	busy.mustGet("app ok")
+	busy.mustGet("app ok") // within the crowd wait of the first: busy
+	time.Sleep(600 * time.Millisecond)
+	if n := parkedCount(gw.Gateway); n != 2 {
+		t.Errorf("%d connections parked, want 2: the busy connection parked in the crowd", n)
+	}
+	if n := gw.idle.buffered.Load(); n != 1 {
+		t.Errorf("%d connections counted idle with buffers, want 1 (a busy one is not counted)", n)
+	}
+	busy.mustGet("app ok")
+
+	// A connection whose requests come further apart than the crowd wait
+	// is not busy: it parks like the others.
+	slow := dialKeepalive(t, gw.addr)
+	slow.mustGet("app ok")
+	time.Sleep(400 * time.Millisecond) // parked by now
+	slow.mustGet("app ok")
+	waitFor(t, 2*time.Second, "the slow connection to park again", func() bool { return parkedCount(gw.Gateway) == 3 })
+}
+
 // Hundreds of parked connections resume at the same time, each with its
 // own next request (the parker must never mix them up), and park again.
 func TestManyParkedConnectionsResumeConcurrently(t *testing.T) {

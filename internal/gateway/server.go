@@ -305,6 +305,8 @@ func (g *Gateway) serveLoop(c *clientConn) error {
 		s = g.snap.Load()
 		ls = settingsFor(s.cfg, name)
 		start := time.Now()
+		c.busy = c.served && start.Sub(c.last) < g.idle.crowdWait()
+		c.served = true
 		bufs.cr.ReadBy(start.Add(ls.readHeader), start)
 		ex.Reset()
 		ex.Start = start
@@ -430,9 +432,12 @@ var errParked = errors.New("connection parked")
 // busy keepalive connection never pays for giving them back; when too
 // many connections already wait with buffers (a burst of new connections,
 // each sending one request), only for idle.crowdWait, which is still long
-// enough for a busy connection's next request. After that it gives them
-// back and parks; where parking is not available its goroutine waits for a
-// single byte instead.
+// enough for a busy connection's next request. A connection whose last
+// request came within the crowd wait is busy and keeps the full shrink
+// time: under load (hundreds of connections on a saturated machine) it
+// would otherwise re-arm its deadline and park now and then. After that
+// it gives them back and parks; where parking is not available its
+// goroutine waits for a single byte instead.
 //
 // Every deadline wait arms is followed by a closing check, so a shutdown
 // that wakes idle connections cannot be overwritten.
@@ -448,7 +453,8 @@ func (g *Gateway) wait(c *clientConn, idle time.Duration) error {
 		if shrink := g.idle.shrinkAfter(); idle > shrink {
 			phase = since.Add(shrink)
 		}
-		if g.idle.buffered.Add(1) > g.idle.maxBuffered() {
+		counted := !c.busy
+		if counted && g.idle.buffered.Add(1) > g.idle.maxBuffered() {
 			if crowd := since.Add(g.idle.crowdWait()); crowd.Before(phase) {
 				phase = crowd
 			}
@@ -460,7 +466,9 @@ func (g *Gateway) wait(c *clientConn, idle time.Duration) error {
 		} else {
 			_, err = b.br.Peek(1)
 		}
-		g.idle.buffered.Add(-1)
+		if counted {
+			g.idle.buffered.Add(-1)
+		}
 		if err == nil || phase.Equal(deadline) || !errors.Is(err, os.ErrDeadlineExceeded) {
 			return err
 		}
@@ -574,7 +582,14 @@ type clientConn struct {
 	state atomic.Int32
 	bufs  connBufs
 	last  time.Time // when the last request ended: the idle timeout counts from here
-	park  parkSlot  // the parker's bookkeeping while parked
+	// busy: the last request came within the crowd wait of the one
+	// before (not of the connection's opening: a burst of new connections
+	// with one request each is what the crowd rule is for), so this
+	// connection keeps its buffers for the whole shrink time even in a
+	// crowd, and is not counted in it.
+	busy   bool
+	served bool // a request has ended on this connection
+	park parkSlot // the parker's bookkeeping while parked
 }
 
 // connSet tracks client connections so shutdown can close idle ones at
