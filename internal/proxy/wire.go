@@ -155,6 +155,13 @@ func (p *Proxy) writeRequest(ex *Exchange, r *Route, c *upstream.Conn) error {
 			}
 		}
 	}
+	if !streaming && (!c.Reused || resendable(ex, r)) {
+		// The request goes out with the read of its response (one system
+		// call fewer). A send that fails then fails that read, where a
+		// reused connection's failure is taken for a stale connection and
+		// the request resent: only for requests that may be resent.
+		c.HoldNextWrite()
+	}
 	return w.Flush()
 }
 

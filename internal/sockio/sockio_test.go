@@ -177,3 +177,103 @@ func TestWriteToAResetPeerFailsWithoutKillingTheProcess(t *testing.T) {
 		t.Fatalf("Write to a reset peer = %v, want ECONNRESET or EPIPE", err)
 	}
 }
+
+// echoOnce answers the first len(want) bytes it reads with "ok:" and them.
+func echoOnce(t *testing.T, c net.Conn, n int) {
+	t.Helper()
+	go func() {
+		buf := make([]byte, n)
+		if _, err := io.ReadFull(c, buf); err != nil {
+			return
+		}
+		c.Write(append([]byte("ok:"), buf[:min(n, 8)]...))
+	}()
+}
+
+func TestHeldWriteGoesOutWithTheRead(t *testing.T) {
+	a, b := pair(t)
+	sa := New(a)
+	sa.HoldNextWrite()
+	if !sa.Holding() {
+		t.Fatal("Holding() = false after HoldNextWrite")
+	}
+	if n, err := sa.Write([]byte("request1")); n != 8 || err != nil {
+		t.Fatalf("held Write = %d, %v", n, err)
+	}
+	// Nothing has been sent yet.
+	b.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if n, err := b.Read(make([]byte, 8)); n != 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("the peer read %d bytes (%v) before the held write's Read", n, err)
+	}
+	b.SetReadDeadline(time.Time{})
+	echoOnce(t, b, 8)
+	buf := make([]byte, 64)
+	n, err := sa.Read(buf)
+	if err != nil || string(buf[:n]) != "ok:request1" {
+		t.Fatalf("Read = %q, %v; want the answer to the held request", buf[:n], err)
+	}
+	if sa.Holding() {
+		t.Fatal("Holding() = true after the held write went out")
+	}
+	// The next exchange, without holding, works as before.
+	echoOnce(t, b, 8)
+	if _, err := sa.Write([]byte("request2")); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := io.ReadAtLeast(sa, buf, len("ok:request2")); err != nil || string(buf[:n]) != "ok:request2" {
+		t.Fatalf("Read = %q, %v", buf[:n], err)
+	}
+}
+
+func TestHeldWriteLargerThanTheSocketTakes(t *testing.T) {
+	a, b := pair(t)
+	sa := New(a)
+	payload := bytes.Repeat([]byte("x"), 8<<20) // more than the socket buffers hold
+	sa.HoldNextWrite()
+	sa.Write(payload)
+	echoOnce(t, b, len(payload))
+	a.SetDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 64)
+	n, err := sa.Read(buf)
+	if err != nil || string(buf[:n]) != "ok:xxxxxxxx" {
+		t.Fatalf("Read = %q, %v; want the answer after all %d bytes arrived", buf[:n], err, len(payload))
+	}
+}
+
+func TestHeldWriteToAResetPeerFailsAsAWrite(t *testing.T) {
+	a, b := pair(t)
+	sa := New(a)
+	b.(*net.TCPConn).SetLinger(0)
+	b.Close()
+	time.Sleep(20 * time.Millisecond)
+	sa.HoldNextWrite()
+	sa.Write([]byte("request"))
+	a.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err := sa.Read(make([]byte, 8))
+	if !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, syscall.EPIPE) {
+		t.Fatalf("Read after a held write to a reset peer = %v, want ECONNRESET or EPIPE", err)
+	}
+	if sa.Holding() {
+		t.Fatal("a failed held write is still held")
+	}
+}
+
+func TestHeldWriteWaitsForTheAnswerWithinTheReadDeadline(t *testing.T) {
+	a, b := pair(t)
+	sa := New(a)
+	sa.HoldNextWrite()
+	sa.Write([]byte("request"))
+	a.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	_, err := sa.Read(make([]byte, 8)) // the peer never answers
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Read = %v, want the read deadline", err)
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Op == "write" {
+		t.Fatalf("a read timeout after the request went out is reported as a write failure: %v", err)
+	}
+	got := make([]byte, 7)
+	if _, err := io.ReadFull(b, got); err != nil || string(got) != "request" {
+		t.Fatalf("the peer got %q, %v: the held request was not sent", got, err)
+	}
+}

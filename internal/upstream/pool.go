@@ -27,6 +27,7 @@ type Conn struct {
 	idleFrom time.Time
 	requests int
 	rd, wd   deadline.Lazy
+	io       *sockio.Conn
 	// interrupted is set by Interrupt, from another goroutine: the
 	// deadlines Lazy remembers are no longer the connection's, and it
 	// must not be reused.
@@ -47,6 +48,13 @@ func (c *Conn) ArmWrite(t, now time.Time) {
 		c.Conn.SetWriteDeadline(t)
 	}
 }
+
+// HoldNextWrite makes the next flush of BW wait for the next read of BR,
+// which sends it and then waits for the answer without a read that cannot
+// succeed yet (see sockio.Conn.HoldNextWrite): for the last flush of a
+// request, right before its response is read. A failure to send then
+// surfaces from the read, as a *net.OpError whose Op is "write".
+func (c *Conn) HoldNextWrite() { c.io.HoldNextWrite() }
 
 // Interrupt makes the connection's blocked and future reads and writes
 // fail at once, from any goroutine; the connection is then never reused.
@@ -144,7 +152,7 @@ func (t *Target) dial(ctx context.Context, d *net.Dialer) (*Conn, error) {
 	br.Reset(sc)
 	bw := writerPool.Get().(*bufio.Writer)
 	bw.Reset(sc)
-	return &Conn{Conn: nc, BR: br, BW: bw, target: t}, nil
+	return &Conn{Conn: nc, BR: br, BW: bw, io: sc, target: t}, nil
 }
 
 // close closes the connection and recycles its buffers.

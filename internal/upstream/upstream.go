@@ -246,7 +246,7 @@ func (u *Upstream) Dial(ctx context.Context, t *Target, connectTimeout time.Dura
 func (u *Upstream) Done(c *Conn, reusable bool, now time.Time) {
 	c.requests++
 	t := c.target
-	if !reusable || c.interrupted.Load() || t.retired.Load() || u.set.MaxIdle <= 0 ||
+	if !reusable || c.interrupted.Load() || c.io != nil && c.io.Holding() || t.retired.Load() || u.set.MaxIdle <= 0 ||
 		u.set.MaxRequestsPerConn > 0 && c.requests >= u.set.MaxRequestsPerConn {
 		c.close()
 		return
