@@ -588,8 +588,8 @@ type clientConn struct {
 	// connection keeps its buffers for the whole shrink time even in a
 	// crowd, and is not counted in it.
 	busy   bool
-	served bool // a request has ended on this connection
-	park parkSlot // the parker's bookkeeping while parked
+	served bool     // a request has ended on this connection
+	park   parkSlot // the parker's bookkeeping while parked
 }
 
 // connSet tracks client connections so shutdown can close idle ones at
