@@ -4,40 +4,16 @@ import (
 	"bufio"
 	"errors"
 	"io"
-	"net"
 	"os"
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/skjold-dev/skjold/internal/tcptest"
 )
 
-// tcpPair returns both ends of a loopback TCP connection.
-func tcpPair(t *testing.T) (client, server net.Conn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, _ := ln.Accept()
-		accepted <- c
-	}()
-	client, err = net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	server = <-accepted
-	if server == nil {
-		t.Fatal("accept failed")
-	}
-	t.Cleanup(func() { client.Close(); server.Close() })
-	return client, server
-}
-
 func TestClientReaderReplaysTheReadAheadByte(t *testing.T) {
-	peer, c := tcpPair(t)
+	peer, c := tcptest.Pair(t)
 	r := &ClientReader{Conn: c}
 	go peer.Write([]byte("GET / HTTP/1.1\r\n"))
 	if err := r.ReadAhead(); err != nil {
@@ -62,7 +38,7 @@ func TestClientReaderReplaysTheReadAheadByte(t *testing.T) {
 }
 
 func TestClientReaderReadAheadReportsTheClientLeaving(t *testing.T) {
-	peer, c := tcpPair(t)
+	peer, c := tcptest.Pair(t)
 	r := &ClientReader{Conn: c}
 	peer.Close()
 	if err := r.ReadAhead(); !errors.Is(err, io.EOF) {
@@ -71,7 +47,7 @@ func TestClientReaderReadAheadReportsTheClientLeaving(t *testing.T) {
 }
 
 func TestClientReaderArmsTheWantedDeadlineWhenItReads(t *testing.T) {
-	_, c := tcpPair(t)
+	_, c := tcptest.Pair(t)
 	r := &ClientReader{Conn: c}
 	now := time.Now()
 	r.ReadBy(now.Add(50*time.Millisecond), now)
@@ -88,7 +64,7 @@ func TestClientReaderArmsTheWantedDeadlineWhenItReads(t *testing.T) {
 // A deadline asked for but never needed by a read is never armed: the
 // next phase's deadline (here none at all) is what a later read gets.
 func TestClientReaderDeadlineNotReadUnderIsNeverArmed(t *testing.T) {
-	peer, c := tcpPair(t)
+	peer, c := tcptest.Pair(t)
 	r := &ClientReader{Conn: c}
 	now := time.Now()
 	r.ReadBy(now.Add(10*time.Millisecond), now) // e.g. a header deadline, head already read
@@ -107,7 +83,7 @@ func TestClientReaderDeadlineNotReadUnderIsNeverArmed(t *testing.T) {
 // A deadline set on the connection directly (the watcher being woken) is
 // replaced by the next read's after Forget.
 func TestClientReaderForget(t *testing.T) {
-	peer, c := tcpPair(t)
+	peer, c := tcptest.Pair(t)
 	r := &ClientReader{Conn: c}
 	now := time.Now()
 	r.ArmBy(time.Time{}, now) // no deadline, armed
@@ -123,7 +99,7 @@ func TestClientReaderForget(t *testing.T) {
 }
 
 func TestClientReaderWriterWritesToTheClient(t *testing.T) {
-	peer, c := tcpPair(t)
+	peer, c := tcptest.Pair(t)
 	r := &ClientReader{Conn: c}
 	if _, err := r.Writer().Write([]byte("HTTP/1.1 200 OK\r\n")); err != nil {
 		t.Fatal(err)
@@ -140,7 +116,7 @@ func TestClientReaderWriterWritesToTheClient(t *testing.T) {
 // waits until the client sends again. The watcher is started after 0 to
 // 50µs, so the two race at every point of the watcher's start.
 func TestEndWatchAlwaysWakesTheWatcher(t *testing.T) {
-	_, c := tcpPair(t)
+	_, c := tcptest.Pair(t)
 	cr := &ClientReader{Conn: c}
 	ex := &Exchange{Client: c, CR: cr, BR: bufio.NewReader(cr)}
 	defer ex.Close()

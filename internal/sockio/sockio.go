@@ -154,20 +154,31 @@ func (c *Conn) Write(p []byte) (int, error) {
 }
 
 func (c *Conn) writeFD(fd uintptr) bool {
-	for c.wn < len(c.wbuf) {
-		n, errno := rawWrite(fd, c.wbuf[c.wn:])
+	switch errno := writeAll(fd, c.wbuf, &c.wn); errno {
+	case 0:
+		return true
+	case syscall.EAGAIN:
+		return false // the netpoller waits for room
+	default:
+		c.werr = errno
+		return true
+	}
+}
+
+// writeAll writes b[*n:], adding to *n what went out, until all of it has
+// or the socket refuses (EAGAIN: it is full) or fails.
+func writeAll(fd uintptr, b []byte, n *int) syscall.Errno {
+	for *n < len(b) {
+		w, errno := rawWrite(fd, b[*n:])
 		switch errno {
 		case 0:
-			c.wn += n
+			*n += w
 		case syscall.EINTR:
-		case syscall.EAGAIN:
-			return false // the netpoller waits for room
 		default:
-			c.werr = errno
-			return true
+			return errno
 		}
 	}
-	return true
+	return 0
 }
 
 // sendThenRead sends the held write and reads the answer.
@@ -198,20 +209,15 @@ func (c *Conn) sendThenReadFD(fd uintptr) bool {
 	if c.held == nil {
 		return c.readFD(fd)
 	}
-	for c.wn < len(c.held) {
-		n, errno := rawWrite(fd, c.held[c.wn:])
-		switch errno {
-		case 0:
-			c.wn += n
-		case syscall.EINTR:
-		case syscall.EAGAIN:
-			c.heldStuck = true
-			return true
-		default:
-			c.werr = errno
-			return true
-		}
+	switch errno := writeAll(fd, c.held, &c.wn); errno {
+	case 0:
+		c.held = nil
+		return false // sent after the netpoller's reset: wait for the answer
+	case syscall.EAGAIN:
+		c.heldStuck = true
+		return true
+	default:
+		c.werr = errno
+		return true
 	}
-	c.held = nil
-	return false // sent after the netpoller's reset: wait for the answer
 }

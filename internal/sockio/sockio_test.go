@@ -9,35 +9,12 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/skjold-dev/skjold/internal/tcptest"
 )
 
-// pair returns both ends of a loopback TCP connection.
-func pair(t testing.TB) (client, server net.Conn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, _ := ln.Accept()
-		accepted <- c
-	}()
-	client, err = net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	server = <-accepted
-	if server == nil {
-		t.Fatal("accept failed")
-	}
-	t.Cleanup(func() { client.Close(); server.Close() })
-	return client, server
-}
-
 func TestReadWaitsForDataAndReportsEOF(t *testing.T) {
-	a, b := pair(t)
+	a, b := tcptest.Pair(t)
 	sa := New(a)
 	if sa.rc == nil {
 		t.Fatal("a TCP connection was not given raw access")
@@ -58,7 +35,7 @@ func TestReadWaitsForDataAndReportsEOF(t *testing.T) {
 }
 
 func TestWriteFillsTheSocketAndWaitsForRoom(t *testing.T) {
-	a, b := pair(t)
+	a, b := tcptest.Pair(t)
 	sa := New(a)
 	// Far more than the socket buffers hold: the write must wait for the
 	// reader repeatedly and still deliver every byte in order.
@@ -79,7 +56,7 @@ func TestWriteFillsTheSocketAndWaitsForRoom(t *testing.T) {
 }
 
 func TestDeadlinesStillApply(t *testing.T) {
-	a, _ := pair(t)
+	a, _ := tcptest.Pair(t)
 	sa := New(a)
 	a.SetReadDeadline(time.Now().Add(30 * time.Millisecond))
 	start := time.Now()
@@ -105,7 +82,7 @@ func TestDeadlinesStillApply(t *testing.T) {
 }
 
 func TestSocketErrorsKeepTheirErrno(t *testing.T) {
-	a, b := pair(t)
+	a, b := tcptest.Pair(t)
 	sa := New(a)
 	// SO_LINGER 0: the close sends a reset.
 	b.(*net.TCPConn).SetLinger(0)
@@ -122,7 +99,7 @@ func TestSocketErrorsKeepTheirErrno(t *testing.T) {
 }
 
 func TestClosedConnection(t *testing.T) {
-	a, _ := pair(t)
+	a, _ := tcptest.Pair(t)
 	sa := New(a)
 	a.Close()
 	if _, err := sa.Read(make([]byte, 8)); !errors.Is(err, net.ErrClosed) {
@@ -149,7 +126,7 @@ func TestConnWithoutDescriptorUsesItsOwnReadWrite(t *testing.T) {
 }
 
 func BenchmarkReadWrite(b *testing.B) {
-	x, y := pair(b)
+	x, y := tcptest.Pair(b)
 	sx, sy := New(x), New(y)
 	msg := make([]byte, 128)
 	buf := make([]byte, 128)
@@ -161,7 +138,7 @@ func BenchmarkReadWrite(b *testing.B) {
 }
 
 func TestWriteToAResetPeerFailsWithoutKillingTheProcess(t *testing.T) {
-	a, b := pair(t)
+	a, b := tcptest.Pair(t)
 	sa := New(a)
 	b.(*net.TCPConn).SetLinger(0)
 	b.Close()
@@ -191,7 +168,7 @@ func echoOnce(t *testing.T, c net.Conn, n int) {
 }
 
 func TestHeldWriteGoesOutWithTheRead(t *testing.T) {
-	a, b := pair(t)
+	a, b := tcptest.Pair(t)
 	sa := New(a)
 	sa.HoldNextWrite()
 	if !sa.Holding() {
@@ -226,7 +203,7 @@ func TestHeldWriteGoesOutWithTheRead(t *testing.T) {
 }
 
 func TestHeldWriteLargerThanTheSocketTakes(t *testing.T) {
-	a, b := pair(t)
+	a, b := tcptest.Pair(t)
 	sa := New(a)
 	payload := bytes.Repeat([]byte("x"), 8<<20) // more than the socket buffers hold
 	sa.HoldNextWrite()
@@ -241,7 +218,7 @@ func TestHeldWriteLargerThanTheSocketTakes(t *testing.T) {
 }
 
 func TestHeldWriteToAResetPeerFailsAsAWrite(t *testing.T) {
-	a, b := pair(t)
+	a, b := tcptest.Pair(t)
 	sa := New(a)
 	b.(*net.TCPConn).SetLinger(0)
 	b.Close()
@@ -259,7 +236,7 @@ func TestHeldWriteToAResetPeerFailsAsAWrite(t *testing.T) {
 }
 
 func TestHeldWriteWaitsForTheAnswerWithinTheReadDeadline(t *testing.T) {
-	a, b := pair(t)
+	a, b := tcptest.Pair(t)
 	sa := New(a)
 	sa.HoldNextWrite()
 	sa.Write([]byte("request"))
