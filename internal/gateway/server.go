@@ -252,8 +252,8 @@ func (g *Gateway) serveConn(c *clientConn) {
 	b.nc, b.remoteIP = c.nc, remoteIP(c.nc)
 	b.cr.Conn = c.nc
 	b.take()
-	// The clock is read twice per request: when it starts and when it
-	// ends (in Forward); the end is the next idle phase's start.
+	// The clock is read when a request starts and when it ends (in
+	// Forward); the end is where the next idle wait counts from.
 	c.last = time.Now()
 	g.serveRequests(c)
 }

@@ -127,9 +127,9 @@ func (p *Proxy) Forward(ex *Exchange, r *Route) {
 	defer func() { r.Breaker.Done(rtok, routeOutcome, ex.End.Sub(ex.Start)) }()
 
 	// 3. Tries: each picks a healthy target it has not tried yet. The
-	// clock is read once per try (and once when the response head
-	// arrives): now is the end of the last try, at first the request's
-	// start.
+	// clock is read when a response head arrives and when the answer has
+	// been written, not around every step: now is the end of the last
+	// try, at first the request's start.
 	now := ex.Start
 	ex.End = now
 	u.Budget.Request(now)
