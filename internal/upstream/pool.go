@@ -54,7 +54,11 @@ func (c *Conn) ArmWrite(t, now time.Time) {
 // succeed yet (see sockio.Conn.HoldNextWrite): for the last flush of a
 // request, right before its response is read. A failure to send then
 // surfaces from the read, as a *net.OpError whose Op is "write".
-func (c *Conn) HoldNextWrite() { c.io.HoldNextWrite() }
+func (c *Conn) HoldNextWrite() {
+	if c.io != nil {
+		c.io.HoldNextWrite()
+	}
+}
 
 // Interrupt makes the connection's blocked and future reads and writes
 // fail at once, from any goroutine; the connection is then never reused.
