@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,31 +16,10 @@ import (
 // temporary directory and applies changes: path → content.
 func doctorRoot(t *testing.T, changes map[string]string) string {
 	t.Helper()
-	src := filepath.Join("..", "doctor", "testdata", "node")
 	dst := t.TempDir()
-	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		to := filepath.Join(dst, rel)
-		switch {
-		case d.Type()&fs.ModeSymlink != 0:
-			target, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			return os.Symlink(target, to)
-		case d.IsDir():
-			return os.MkdirAll(to, 0o755)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(to, b, 0o644)
-	})
-	if err != nil {
+	// CopyFS keeps symbolic links as links, so the /sys tree resolves as
+	// sysfs does.
+	if err := os.CopyFS(dst, os.DirFS(filepath.Join("..", "doctor", "testdata", "node"))); err != nil {
 		t.Fatal(err)
 	}
 	for p, content := range changes {
