@@ -249,7 +249,7 @@ func (g *Gateway) accept(l *listener) {
 // forward it, log it, and go on while keepalive allows.
 func (g *Gateway) serveConn(c *clientConn) {
 	b := &c.bufs
-	b.nc, b.remoteIP = c.nc, remoteIP(c.nc)
+	b.remoteIP = remoteIP(c.nc)
 	b.cr.Conn = c.nc
 	b.take()
 	// The clock is read when a request starts and when it ends (in
@@ -372,9 +372,8 @@ func (g *Gateway) serveLoop(c *clientConn) error {
 // buffers, the Exchange with its reused slices — while it is busy, and give
 // it back to a pool while it idles.
 type connBufs struct {
-	nc       net.Conn
 	remoteIP string
-	cr       proxy.ClientReader // the reader under w.br: deadlines, the read-ahead byte
+	cr       proxy.ClientReader // the connection, and the reader under w.br: deadlines, the read-ahead byte
 	w        *connWork          // nil while idle
 	br       *bufio.Reader
 }
@@ -398,7 +397,7 @@ func (b *connBufs) take() {
 	w := connWorkPool.Get().(*connWork)
 	w.br.Reset(&b.cr)
 	w.bw.Reset(b.cr.Writer())
-	w.ex.Client, w.ex.CR, w.ex.BR, w.ex.BW = b.nc, &b.cr, w.br, w.bw
+	w.ex.Client, w.ex.CR, w.ex.BR, w.ex.BW = b.cr.Conn, &b.cr, w.br, w.bw
 	w.ex.RemoteIP, w.ex.Proto = b.remoteIP, "http"
 	b.w, b.br = w, w.br
 }

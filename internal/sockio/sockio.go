@@ -36,7 +36,6 @@ type Conn struct {
 	// A write held for the next read (HoldNextWrite).
 	hold      bool
 	held      []byte
-	heldStuck bool // the socket took only part of it
 	sendReadF func(fd uintptr) bool
 }
 
@@ -101,7 +100,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 		return 0, err // closed, the deadline passed, or the held write failed
 	}
 	if c.rerr != 0 {
-		return 0, &net.OpError{Op: "read", Net: "tcp", Source: c.nc.LocalAddr(), Addr: c.nc.RemoteAddr(), Err: os.NewSyscallError("read", c.rerr)}
+		return 0, c.opError("read", os.NewSyscallError("read", c.rerr))
 	}
 	if c.rn == 0 {
 		return 0, io.EOF
@@ -148,7 +147,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 		return n, err
 	}
 	if c.werr != 0 {
-		return n, &net.OpError{Op: "write", Net: "tcp", Source: c.nc.LocalAddr(), Addr: c.nc.RemoteAddr(), Err: os.NewSyscallError("write", c.werr)}
+		return n, c.opError("write", os.NewSyscallError("write", c.werr))
 	}
 	return n, nil
 }
@@ -183,12 +182,12 @@ func writeAll(fd uintptr, b []byte, n *int) syscall.Errno {
 
 // sendThenRead sends the held write and reads the answer.
 func (c *Conn) sendThenRead() error {
-	c.wn, c.werr, c.heldStuck = 0, 0, false
+	c.wn, c.werr = 0, 0
 	err := c.rc.Read(c.sendReadF)
 	switch {
 	case c.held == nil:
 		return err // sent; err is the read's
-	case err == nil && c.heldStuck:
+	case err == nil && c.werr == 0:
 		// The socket's buffer was full (a large request): send the rest
 		// the ordinary way, then read the ordinary way.
 		c.wbuf, c.held = c.held, nil
@@ -202,7 +201,7 @@ func (c *Conn) sendThenRead() error {
 	if err == nil {
 		err = os.NewSyscallError("write", c.werr)
 	}
-	return &net.OpError{Op: "write", Net: "tcp", Source: c.nc.LocalAddr(), Addr: c.nc.RemoteAddr(), Err: err}
+	return c.opError("write", err)
 }
 
 func (c *Conn) sendThenReadFD(fd uintptr) bool {
@@ -214,10 +213,15 @@ func (c *Conn) sendThenReadFD(fd uintptr) bool {
 		c.held = nil
 		return false // sent after the netpoller's reset: wait for the answer
 	case syscall.EAGAIN:
-		c.heldStuck = true
-		return true
+		return true // held still set, no error: the socket took only part
 	default:
 		c.werr = errno
 		return true
 	}
+}
+
+// opError wraps err as the net package does, so callers see the same
+// *net.OpError (and errors.Is matches the same errno) as from a net.Conn.
+func (c *Conn) opError(op string, err error) error {
+	return &net.OpError{Op: op, Net: "tcp", Source: c.nc.LocalAddr(), Addr: c.nc.RemoteAddr(), Err: err}
 }

@@ -84,10 +84,7 @@ func TestDeadlinesStillApply(t *testing.T) {
 func TestSocketErrorsKeepTheirErrno(t *testing.T) {
 	a, b := tcptest.Pair(t)
 	sa := New(a)
-	// SO_LINGER 0: the close sends a reset.
-	b.(*net.TCPConn).SetLinger(0)
-	b.Close()
-	time.Sleep(20 * time.Millisecond)
+	resetBy(b)
 	_, err := sa.Read(make([]byte, 8))
 	if !errors.Is(err, syscall.ECONNRESET) {
 		t.Fatalf("Read of a reset connection = %v, want ECONNRESET", err)
@@ -140,9 +137,7 @@ func BenchmarkReadWrite(b *testing.B) {
 func TestWriteToAResetPeerFailsWithoutKillingTheProcess(t *testing.T) {
 	a, b := tcptest.Pair(t)
 	sa := New(a)
-	b.(*net.TCPConn).SetLinger(0)
-	b.Close()
-	time.Sleep(20 * time.Millisecond)
+	resetBy(b)
 	var err error
 	for range 10 { // the first write may still be accepted by the kernel
 		if _, err = sa.Write([]byte("after the reset")); err != nil {
@@ -220,9 +215,7 @@ func TestHeldWriteLargerThanTheSocketTakes(t *testing.T) {
 func TestHeldWriteToAResetPeerFailsAsAWrite(t *testing.T) {
 	a, b := tcptest.Pair(t)
 	sa := New(a)
-	b.(*net.TCPConn).SetLinger(0)
-	b.Close()
-	time.Sleep(20 * time.Millisecond)
+	resetBy(b)
 	sa.HoldNextWrite()
 	sa.Write([]byte("request"))
 	a.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -253,4 +246,12 @@ func TestHeldWriteWaitsForTheAnswerWithinTheReadDeadline(t *testing.T) {
 	if _, err := io.ReadFull(b, got); err != nil || string(got) != "request" {
 		t.Fatalf("the peer got %q, %v: the held request was not sent", got, err)
 	}
+}
+
+// resetBy closes c with SO_LINGER 0, which sends a reset, and gives the
+// reset time to reach the other end.
+func resetBy(c net.Conn) {
+	c.(*net.TCPConn).SetLinger(0)
+	c.Close()
+	time.Sleep(20 * time.Millisecond)
 }
