@@ -4,7 +4,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
+
+	"github.com/skjold-dev/skjold/internal/atomicfile"
 
 	"github.com/spf13/cobra"
 
@@ -77,8 +78,8 @@ func newImportNginx(s streams) *cobra.Command {
 				if _, err := s.out.Write(out); err != nil {
 					return withCode(1, fmt.Errorf("import nginx: write stdout: %w", err))
 				}
-			} else if err := writeFileAtomic(output, out); err != nil {
-				return withCode(1, err)
+			} else if err := atomicfile.WriteFile(output, out, 0o644); err != nil {
+				return withCode(1, fmt.Errorf("import nginx: write %s: %w", output, err))
 			}
 			if nwarn > 0 {
 				fmt.Fprintf(s.err, "%s: review the warnings above before serving this config\n", count(nwarn, "warning"))
@@ -109,35 +110,4 @@ func readImport(s streams, name string) ([]byte, error) {
 		return nil, fmt.Errorf("import nginx: %s is larger than %d MiB; is it the right file?", name, maxImportBytes>>20)
 	}
 	return src, nil
-}
-
-// writeFileAtomic replaces path with data so that a reader sees the old
-// file or the new one, never a partial write: temp file, fsync, rename.
-func writeFileAtomic(path string, data []byte) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("import nginx: write %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		return fmt.Errorf("import nginx: write %s: %w", path, err)
-	}
-	if err := f.Chmod(0o644); err != nil {
-		return fmt.Errorf("import nginx: write %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("import nginx: write %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("import nginx: write %s: %w", path, err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("import nginx: write %s: %w", path, err)
-	}
-	return nil
 }

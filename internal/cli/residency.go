@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
+
+	"github.com/skjold-dev/skjold/internal/atomicfile"
 
 	"github.com/spf13/cobra"
 
@@ -113,7 +113,7 @@ func newResidencyReport(s streams) *cobra.Command {
 				if err := out.write(&b); err != nil {
 					return withCode(1, err)
 				}
-				if err := writeReportFile(out.path, b.Bytes()); err != nil {
+				if err := atomicfile.WriteFile(out.path, b.Bytes(), 0o644); err != nil {
 					return withCode(1, fmt.Errorf("residency report: %w", err))
 				}
 				fmt.Fprintf(s.out, "wrote %s\n", out.path)
@@ -127,30 +127,4 @@ func newResidencyReport(s streams) *cobra.Command {
 	cmd.Flags().StringVar(&mdPath, "markdown", "", "write the Markdown report to this file")
 	_ = cmd.MarkFlagRequired("config")
 	return cmd
-}
-
-// writeReportFile replaces path with data: a temporary file beside it,
-// synced, then renamed over it, so a reader never sees half a report.
-func writeReportFile(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name()) // after a successful rename this fails harmlessly
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(0o644); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/skjold-dev/skjold/internal/atomicfile"
 )
 
 // Outcome is how a release's deploy ended.
@@ -217,51 +219,8 @@ func writeJSON(path string, v any) error {
 	if err != nil {
 		return fmt.Errorf("deploy state: encoding %s: %w", path, err)
 	}
-	if err := WriteFileAtomic(path, append(b, '\n'), 0o640); err != nil {
+	if err := atomicfile.WriteFile(path, append(b, '\n'), 0o640); err != nil {
 		return fmt.Errorf("deploy state: %w", err)
 	}
 	return nil
-}
-
-// WriteFileAtomic replaces path with data so that a crash at any moment
-// leaves either the old file or the new one: it writes a temporary file
-// beside path, syncs it, renames it over path and syncs the directory, so
-// that the rename itself survives a power loss.
-func WriteFileAtomic(path string, data []byte, perm fs.FileMode) (err error) {
-	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
-		return fmt.Errorf("%s exists and is not a regular file", path)
-	}
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Chmod(perm); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

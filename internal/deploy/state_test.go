@@ -14,30 +14,6 @@ import (
 	"github.com/skjold-dev/skjold/internal/upstream"
 )
 
-func TestWriteFileAtomicReplacesWholeAndLeavesNoTemporaryFile(t *testing.T) {
-	dir := t.TempDir()
-	p := filepath.Join(dir, "state.json")
-	for _, content := range []string{"first\n", "second, longer than the first\n", "3\n"} {
-		if err := WriteFileAtomic(p, []byte(content), 0o640); err != nil {
-			t.Fatal(err)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil || string(b) != content {
-			t.Fatalf("read %q, %v; want %q", b, err, content)
-		}
-	}
-	ents, _ := os.ReadDir(dir)
-	if len(ents) != 1 {
-		t.Errorf("directory holds %d entries; want only the file", len(ents))
-	}
-	if fi, _ := os.Stat(p); fi.Mode().Perm() != 0o640 {
-		t.Errorf("mode %v", fi.Mode())
-	}
-	if err := WriteFileAtomic(dir, []byte("x"), 0o640); err == nil {
-		t.Error("replacing a directory succeeded")
-	}
-}
-
 func TestStoreKeepsStateAndLedger(t *testing.T) {
 	s, err := OpenStore(filepath.Join(t.TempDir(), "fx"))
 	if err != nil {

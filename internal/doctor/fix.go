@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/skjold-dev/skjold/internal/atomicfile"
 )
 
 // DropInPath is the only file `skjold doctor --fix` writes.
@@ -116,7 +118,11 @@ func PlanFix(h Host) (FixPlan, error) {
 // when the drop-in cannot be written, it applies nothing.
 func ApplyFix(h Host, p FixPlan) (wrote bool, applied int, err error) {
 	if p.New != p.Old {
-		if err := writeFileAtomic(h.path(p.Path), []byte(p.New), 0o644); err != nil {
+		err := os.MkdirAll(filepath.Dir(h.path(p.Path)), 0o755)
+		if err == nil {
+			err = atomicfile.WriteFile(h.path(p.Path), []byte(p.New), 0o644)
+		}
+		if err != nil {
 			if errors.Is(err, os.ErrPermission) {
 				return false, 0, fmt.Errorf("writing %s: %w (--fix needs root)", p.Path, err)
 			}
@@ -141,48 +147,6 @@ func ApplyFix(h Host, p FixPlan) (wrote bool, applied int, err error) {
 		}
 	}
 	return wrote, applied, errors.Join(errs...)
-}
-
-// writeFileAtomic writes data to a temporary file beside path, syncs it and
-// renames it over path, so a crash leaves the old file or the new one,
-// never half of one.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			_ = os.Remove(f.Name())
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
 }
 
 // unifiedDiff is a unified diff of two small texts with all lines as
