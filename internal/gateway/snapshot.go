@@ -24,6 +24,9 @@ type snapshot struct {
 	// connections of a listener that a reload has removed.
 	tables   map[string]*route.Table[*routeState]
 	anyTable *route.Table[*routeState]
+	// tls holds each TLS listener's certificates and handshake settings,
+	// by listener name.
+	tls map[string]*listenerTLS
 	// routeBreakers become the gateway's once this snapshot is swapped in.
 	routeBreakers map[string]*breaker.Breaker
 }
@@ -43,6 +46,10 @@ func (g *Gateway) build(cfg *config.Config, overrides map[string][]upstream.Memb
 		loaded:    time.Now(),
 		upstreams: map[string]*upstream.Upstream{},
 		tables:    map[string]*route.Table[*routeState]{},
+	}
+	var err error
+	if s.tls, err = buildTLS(cfg, s.loaded); err != nil {
+		return nil, err
 	}
 	for name, uc := range cfg.Upstreams {
 		members := overrides[name]
@@ -97,7 +104,6 @@ func (g *Gateway) build(cfg *config.Config, overrides map[string][]upstream.Memb
 		}
 		return es
 	}
-	var err error
 	for name := range cfg.Listeners {
 		if s.tables[name], err = route.New(entries(name)); err != nil {
 			return nil, err

@@ -20,6 +20,8 @@ type Status struct {
 	Listeners     []ListenerStatus `json:"listeners"`
 	Routes        []RouteStatus    `json:"routes"`
 	Upstreams     []UpstreamStatus `json:"upstreams"`
+	// Certificates served by TLS listeners, with their expiry.
+	Certificates []CertificateStatus `json:"certificates,omitempty"`
 }
 
 // ListenerStatus is one bound listener.
@@ -97,6 +99,7 @@ func (g *Gateway) Status() Status {
 		Reloads:       g.version - 1,
 		Ready:         g.Ready(),
 		Connections:   g.conns.count(),
+		Certificates:  s.certificateStatus(now),
 	}
 	for _, l := range g.listeners {
 		st.Listeners = append(st.Listeners, ListenerStatus{Name: *l.name.Load(), Address: l.ln.Addr().String()})
