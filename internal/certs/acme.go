@@ -70,8 +70,9 @@ type ACME struct {
 	cfg    *certmagic.Config
 	issuer *certmagic.ACMEIssuer
 
-	mu     sync.Mutex
-	events map[string]*DomainStatus
+	mu      sync.Mutex
+	started bool
+	events  map[string]*DomainStatus
 }
 
 // DomainStatus is what became of the last attempt for one domain.
@@ -87,11 +88,9 @@ type DomainStatus struct {
 	Renewal bool `json:"renewal,omitempty"`
 }
 
-// StartACME begins managing opts.Domains: certificates already in storage
-// are loaded at once; missing or expiring ones are obtained in the
-// background (GetCertificate fails for a domain until its first
-// certificate arrives). Stop ends the background work.
-func StartACME(ctx context.Context, o ACMEOptions) (*ACME, error) {
+// NewACME checks o and prepares to manage o.Domains; nothing runs until
+// Start, so a config that fails a later step leaves nothing behind.
+func NewACME(o ACMEOptions) (*ACME, error) {
 	if len(o.Domains) == 0 {
 		return nil, errors.New("acme: no domains to obtain certificates for")
 	}
@@ -107,10 +106,36 @@ func StartACME(ctx context.Context, o ACMEOptions) (*ACME, error) {
 		}
 		o.Storage = &certmagic.FileStorage{Path: o.StorageDir}
 	}
+	for _, c := range o.Challenges {
+		if c != HTTP01 && c != TLSALPN01 {
+			return nil, fmt.Errorf("acme: unknown challenge %q; use %s or %s", c, HTTP01, TLSALPN01)
+		}
+	}
 	a := &ACME{opts: o, events: map[string]*DomainStatus{}}
 	for _, d := range o.Domains {
 		a.events[d] = &DomainStatus{Domain: d}
 	}
+	return a, nil
+}
+
+// StartACME is NewACME and Start.
+func StartACME(ctx context.Context, o ACMEOptions) (*ACME, error) {
+	a, err := NewACME(o)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.Start(ctx); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// Start begins managing the domains: certificates already in storage are
+// loaded at once; missing or expiring ones are obtained in the background
+// (GetCertificate fails for a domain until its first certificate arrives).
+// Stop ends the background work.
+func (a *ACME) Start(ctx context.Context) error {
+	o := a.opts
 	zl := zapLogger(o.Logger)
 	a.cache = certmagic.NewCache(certmagic.CacheOptions{
 		GetConfigForCert:   func(certmagic.Certificate) (*certmagic.Config, error) { return a.cfg, nil },
@@ -140,13 +165,26 @@ func StartACME(ctx context.Context, o ACMEOptions) (*ACME, error) {
 	a.cfg.Issuers = []certmagic.Issuer{a.issuer}
 	if err := a.cfg.ManageAsync(ctx, o.Domains); err != nil {
 		a.cache.Stop()
-		return nil, fmt.Errorf("acme: %w", err)
+		a.cache = nil
+		return fmt.Errorf("acme: %w", err)
 	}
-	return a, nil
+	a.mu.Lock()
+	a.started = true
+	a.mu.Unlock()
+	return nil
 }
 
-// Stop ends renewals and releases the storage locks it holds.
-func (a *ACME) Stop() { a.cache.Stop() }
+// Stop ends renewals and releases the storage locks it holds. It is safe
+// to call on an ACME that never started.
+func (a *ACME) Stop() {
+	a.mu.Lock()
+	started := a.started
+	a.started = false
+	a.mu.Unlock()
+	if started {
+		a.cache.Stop()
+	}
+}
 
 // Domains lists the managed domains.
 func (a *ACME) Domains() []string { return slices.Clone(a.opts.Domains) }
@@ -154,7 +192,16 @@ func (a *ACME) Domains() []string { return slices.Clone(a.opts.Domains) }
 // GetCertificate serves a managed domain's certificate, and answers
 // tls-alpn-01 challenge handshakes.
 func (a *ACME) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	if !a.running() {
+		return nil, errors.New("acme: not started")
+	}
 	return a.cfg.GetCertificate(hello)
+}
+
+func (a *ACME) running() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.started
 }
 
 // Manages reports whether name is one of the managed domains.
@@ -163,7 +210,7 @@ func (a *ACME) Manages(name string) bool { return slices.Contains(a.opts.Domains
 // HandleHTTPChallenge answers the CA's http-01 request for a token, if r
 // is one; it reports whether it did.
 func (a *ACME) HandleHTTPChallenge(w http.ResponseWriter, r *http.Request) bool {
-	return a.issuer.HandleHTTPChallenge(w, r)
+	return a.running() && a.issuer.HandleHTTPChallenge(w, r)
 }
 
 // Status is each managed domain's last attempt.
@@ -181,9 +228,13 @@ func (a *ACME) Status() []DomainStatus {
 // one, with the domain's last failure as Error.
 func (a *ACME) Infos(now time.Time) []Info {
 	st := a.Status()
+	running := a.running()
 	var out []Info
 	for _, ds := range st {
-		certs := a.cache.AllMatchingCertificates(ds.Domain)
+		var certs []certmagic.Certificate
+		if running {
+			certs = a.cache.AllMatchingCertificates(ds.Domain)
+		}
 		if len(certs) == 0 || certs[0].Leaf == nil {
 			out = append(out, Info{Names: []string{ds.Domain}, Source: "acme", Error: orPending(ds.Error)})
 			continue

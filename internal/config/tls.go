@@ -2,6 +2,9 @@ package config
 
 import (
 	"fmt"
+	"net"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/skjold-dev/skjold/internal/certs"
@@ -13,8 +16,12 @@ type ListenerTLS struct {
 	// the one whose names match the client's SNI name is chosen (an ECDSA
 	// and an RSA certificate may share names: each client gets the best it
 	// supports), the first is the default. Relative paths are taken from
-	// the config file's directory. At least one is required.
+	// the config file's directory. At least one is required unless ACME
+	// is set.
 	Certificates []*CertificateFiles `yaml:"certificates,omitempty"`
+	// ACME obtains and renews certificates for the listed domains
+	// automatically (Let's Encrypt or any RFC 8555 CA). Default: off.
+	ACME *ACME `yaml:"acme,omitempty"`
 	// MinVersion is the oldest TLS version accepted: "1.2" or "1.3".
 	// Default "1.2". TLS 1.0 and 1.1 are never offered.
 	MinVersion string `yaml:"min_version,omitempty"`
@@ -27,6 +34,36 @@ type ListenerTLS struct {
 	// Default false.
 	StrictSNI bool `yaml:"strict_sni,omitempty"`
 }
+
+// ACME configures automatic certificates.
+type ACME struct {
+	// Email is the ACME account's contact, where the CA sends expiry
+	// warnings. Default: none (allowed, not advised).
+	Email string `yaml:"email,omitempty"`
+	// Domains to obtain certificates for; each must resolve to this
+	// gateway for the CA's validation. Wildcards need DNS validation,
+	// which Skjold does not do. Required.
+	Domains []string `yaml:"domains,omitempty"`
+	// Directory is the ACME server's directory URL. Default Let's
+	// Encrypt's production directory.
+	Directory string `yaml:"directory,omitempty"`
+	// CAFile verifies the ACME server's own HTTPS certificate against the
+	// CAs in this PEM file (a private ACME server). Default: the
+	// system's roots.
+	CAFile string `yaml:"ca_file,omitempty"`
+	// Challenges the CA may validate with: http-01 (a request to port 80,
+	// answered on this listener's redirect_http_from socket) and
+	// tls-alpn-01 (a handshake on this listener). Default: both when
+	// redirect_http_from is set, else tls-alpn-01.
+	Challenges []string `yaml:"challenges,omitempty"`
+	// StorageDir keeps the account key and the certificates (files 0600),
+	// so a restart does not ask the CA again. Relative to the config
+	// file's directory. Default /var/lib/skjold/acme.
+	StorageDir string `yaml:"storage_dir,omitempty"`
+}
+
+// DefaultACMEStorageDir is ACME.StorageDir's default.
+const DefaultACMEStorageDir = "/var/lib/skjold/acme"
 
 // CertificateFiles names a certificate chain and its private key.
 type CertificateFiles struct {
@@ -73,6 +110,22 @@ func tlsDefaults(c *Config) {
 			}
 		}
 		l.TLS.ClientCAFile = c.fileName(l.TLS.ClientCAFile)
+		if a := l.TLS.ACME; a != nil {
+			if a.Directory == "" {
+				a.Directory = certs.LetsEncrypt
+			}
+			if len(a.Challenges) == 0 {
+				a.Challenges = []string{certs.TLSALPN01}
+				if l.RedirectHTTPFrom != "" {
+					a.Challenges = []string{certs.HTTP01, certs.TLSALPN01}
+				}
+			}
+			if a.StorageDir == "" {
+				a.StorageDir = DefaultACMEStorageDir
+			}
+			a.StorageDir = c.relative(a.StorageDir)
+			a.CAFile = c.fileName(a.CAFile)
+		}
 	}
 	for _, u := range c.Upstreams {
 		if u == nil || u.TLS == nil {
@@ -107,8 +160,11 @@ func (v validator) listenerTLS(p string, l *Listener) {
 	}
 	t := l.TLS
 	p += ".tls"
-	if len(t.Certificates) == 0 {
-		v.problemf(p+".certificates", "at least one certificate is required, such as [{cert_file: /etc/skjold/tls/api.pem, key_file: /etc/skjold/tls/api.key}]")
+	if len(t.Certificates) == 0 && t.ACME == nil {
+		v.problemf(p+".certificates", "at least one certificate is required, such as [{cert_file: /etc/skjold/tls/api.pem, key_file: /etc/skjold/tls/api.key}], or an acme section")
+	}
+	if t.ACME != nil {
+		v.acme(p+".acme", t.ACME, l)
 	}
 	now := time.Now()
 	for i, cf := range t.Certificates {
@@ -131,6 +187,42 @@ func (v validator) listenerTLS(p string, l *Listener) {
 	if t.ClientCAFile != "" {
 		if _, err := certs.LoadCAs(t.ClientCAFile); err != nil {
 			v.problemf(p+".client_ca_file", "%v", err)
+		}
+	}
+}
+
+// acme checks a listener's acme section.
+func (v validator) acme(p string, a *ACME, l *Listener) {
+	if len(a.Domains) == 0 {
+		v.problemf(p+".domains", "at least one domain is required: the names to obtain certificates for")
+	}
+	for i, d := range a.Domains {
+		dp := indexPath(p+".domains", i)
+		switch {
+		case strings.HasPrefix(d, "*."):
+			v.problemf(dp, "%q: wildcard certificates need DNS validation, which Skjold does not do; list the names", d)
+		case !ValidHostName(d) || net.ParseIP(d) != nil:
+			v.problemf(dp, "%q is not a DNS name", d)
+		}
+	}
+	if u, err := url.Parse(a.Directory); err != nil || u.Scheme != "https" || u.Host == "" {
+		v.problemf(p+".directory", "%q is not an https:// URL of an ACME directory", a.Directory)
+	}
+	if a.CAFile != "" {
+		if _, err := certs.LoadCAs(a.CAFile); err != nil {
+			v.problemf(p+".ca_file", "%v", err)
+		}
+	}
+	for i, c := range a.Challenges {
+		cp := indexPath(p+".challenges", i)
+		switch c {
+		case certs.HTTP01:
+			if l.RedirectHTTPFrom == "" {
+				v.problemf(cp, "http-01 is answered on the listener's redirect_http_from socket (port 80 for a public CA); set it, or use tls-alpn-01 alone")
+			}
+		case certs.TLSALPN01:
+		default:
+			v.problemf(cp, "unknown challenge %q; use http-01 or tls-alpn-01", c)
 		}
 	}
 }
