@@ -125,7 +125,7 @@ upstreams: {app: {targets: [{address: %q}]}}
 routes: [{match: {path_prefix: /}, upstream: app}]
 `, be.addr()))
 	running := reloadShape{listener: "public", maxConcurrent: 1, consecutive: 3, window: "10s"}
-	if err := gw.Apply(mustParse(t, running.yaml(gw.addr, be.addr(), dead))); err != nil {
+	if _, err := gw.Apply(mustParse(t, running.yaml(gw.addr, be.addr(), dead))); err != nil {
 		t.Fatalf("first config: %v", err)
 	}
 	c := newClient()
@@ -137,7 +137,7 @@ routes: [{match: {path_prefix: /}, upstream: app}]
 	before := upstreamStatus(t, gw, "dead").Breaker
 
 	refused := reloadShape{listener: "edge", extra: taken.Addr().String(), maxConcurrent: 5, consecutive: 50, window: "20s", otherUpstream: true}
-	if err := gw.Apply(mustParse(t, refused.yaml(gw.addr, be.addr(), dead))); err == nil {
+	if _, err := gw.Apply(mustParse(t, refused.yaml(gw.addr, be.addr(), dead))); err == nil {
 		t.Fatal("a config whose listener port is taken was applied")
 	}
 
@@ -172,7 +172,7 @@ routes: [{match: {path_prefix: /}, upstream: app}]
 	// The same config without the taken port goes in whole.
 	good := refused
 	good.extra = ""
-	if err := gw.Apply(mustParse(t, good.yaml(gw.addr, be.addr(), dead))); err != nil {
+	if _, err := gw.Apply(mustParse(t, good.yaml(gw.addr, be.addr(), dead))); err != nil {
 		t.Fatalf("good reload: %v", err)
 	}
 	names := slices.Sorted(func(yield func(string) bool) {

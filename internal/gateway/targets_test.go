@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/skjold-dev/skjold/internal/config"
-	"github.com/skjold-dev/skjold/internal/upstream"
 )
 
 func blueGreenConfig(blue string) string {
@@ -32,7 +31,7 @@ func TestSetTargetsSwitchesEveryLaterRequest(t *testing.T) {
 		t.Fatalf("before: %q", body)
 	}
 	res, err := gw.SetTargets(context.Background(), "app", TargetSwitch{
-		Targets:     []upstream.Member{{Addr: green.addr()}},
+		Targets:     []config.Target{{Address: green.addr()}},
 		WaitHealthy: true, HealthTimeout: 5 * time.Second, DrainTimeout: time.Second,
 	})
 	if err != nil {
@@ -54,7 +53,7 @@ func TestSetTargetsSwitchesEveryLaterRequest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := gw.Apply(cfg); err != nil {
+	if _, err := gw.Apply(cfg); err != nil {
 		t.Fatal(err)
 	}
 	if _, body, _ := get(t, c, "http://"+gw.addr+"/"); body != "green ok" {
@@ -95,7 +94,7 @@ func TestSetTargetsDrainsOldTargets(t *testing.T) {
 			}
 			start := time.Now()
 			res, err := gw.SetTargets(context.Background(), "app", TargetSwitch{
-				Targets: []upstream.Member{{Addr: green.addr()}}, DrainTimeout: tc.drain,
+				Targets: []config.Target{{Address: green.addr()}}, DrainTimeout: tc.drain,
 			})
 			took := time.Since(start)
 			if err != nil {
@@ -131,7 +130,7 @@ func TestSetTargetsRefusesUnhealthyTargets(t *testing.T) {
 	green.status.Store(503)
 	gw := startGateway(t, blueGreenConfig(blue.addr()))
 	_, err := gw.SetTargets(context.Background(), "app", TargetSwitch{
-		Targets: []upstream.Member{{Addr: green.addr()}}, WaitHealthy: true, HealthTimeout: 700 * time.Millisecond,
+		Targets: []config.Target{{Address: green.addr()}}, WaitHealthy: true, HealthTimeout: 700 * time.Millisecond,
 	})
 	if !errors.Is(err, ErrNotHealthy) {
 		t.Fatalf("err = %v, want ErrNotHealthy", err)
@@ -139,18 +138,18 @@ func TestSetTargetsRefusesUnhealthyTargets(t *testing.T) {
 	if _, body, _ := get(t, newClient(), "http://"+gw.addr+"/"); body != "blue ok" {
 		t.Fatalf("traffic moved to an unhealthy target: %q", body)
 	}
-	for _, bad := range [][]upstream.Member{
+	for _, bad := range [][]config.Target{
 		nil,
-		{{Addr: "nohost"}},
-		{{Addr: green.addr()}, {Addr: green.addr()}},
-		{{Addr: green.addr(), Backup: true}},
-		{{Addr: green.addr(), Weight: 5000}},
+		{{Address: "nohost"}},
+		{{Address: green.addr()}, {Address: green.addr()}},
+		{{Address: green.addr(), Backup: true}},
+		{{Address: green.addr(), Weight: 5000}},
 	} {
 		if _, err := gw.SetTargets(context.Background(), "app", TargetSwitch{Targets: bad}); err == nil {
 			t.Errorf("switch to %+v accepted", bad)
 		}
 	}
-	if _, err := gw.SetTargets(context.Background(), "nope", TargetSwitch{Targets: []upstream.Member{{Addr: green.addr()}}}); !errors.Is(err, ErrUnknownUpstream) {
+	if _, err := gw.SetTargets(context.Background(), "nope", TargetSwitch{Targets: []config.Target{{Address: green.addr()}}}); !errors.Is(err, ErrUnknownUpstream) {
 		t.Errorf("unknown upstream: %v", err)
 	}
 }
