@@ -90,6 +90,8 @@ func sampleStatus() gateway.Status {
 		},
 		Upstreams: []gateway.UpstreamStatus{
 			{Name: "fx", Balance: "round_robin", Requests: 1730, Failures: 20,
+				TargetsFrom: gateway.TargetsOrigin{Origin: gateway.OriginDeploy, Since: loaded.Add(3 * time.Minute)},
+				FileTargets: []config.Target{{Address: "127.0.0.1:9001", Weight: 1}},
 				Breaker: &gateway.BreakerStatus{State: "open", Since: loaded.Add(4 * time.Minute), Until: loaded.Add(5 * time.Minute), Reason: "5 consecutive failures", Opens: 1},
 				Targets: []gateway.TargetStatus{
 					{TargetStats: upstream.TargetStats{Address: "127.0.0.1:9103", Weight: 1, Active: "up", Passive: "up", Requests: 1520, Failures: 3},
@@ -97,7 +99,7 @@ func sampleStatus() gateway.Status {
 					{TargetStats: upstream.TargetStats{Address: "127.0.0.1:9104", Weight: 2, Active: "down", Passive: "down", DownUntil: loaded.Add(4*time.Minute + 40*time.Second), InFlight: 1, Requests: 210, Failures: 17},
 						HealthCheck: &health.TargetStatus{Address: "127.0.0.1:9104", State: health.Down, LastError: "connect: connection refused"}},
 				}},
-			{Name: "payments", Balance: "least_request", Breaker: &gateway.BreakerStatus{State: "closed"},
+			{Name: "payments", Balance: "least_request", Breaker: &gateway.BreakerStatus{State: "closed"}, TargetsFrom: gateway.TargetsOrigin{Origin: gateway.OriginFile},
 				Targets: []gateway.TargetStatus{
 					{TargetStats: upstream.TargetStats{Address: "127.0.0.1:9101", Weight: 1, Active: "unknown", Passive: "up", Requests: 88}},
 					{TargetStats: upstream.TargetStats{Address: "127.0.0.1:9102", Weight: 1, Backup: true, Active: "unknown", Passive: "up"}},

@@ -217,7 +217,7 @@ func TestRegistryKeepsStateAndLinksSnapshots(t *testing.T) {
 // it.
 func TestBuildChangesNothingUntilCommit(t *testing.T) {
 	r := NewRegistry()
-		oldSet := Settings{MaxConcurrent: 1, Breaker: breaker.Settings{ConsecutiveFailures: 3, Window: 10 * time.Second, OpenFor: time.Minute}}
+	oldSet := Settings{MaxConcurrent: 1, Breaker: breaker.Settings{ConsecutiveFailures: 3, Window: 10 * time.Second, OpenFor: time.Minute}}
 	running := r.Build("app", oldSet, []config.Target{{Address: "a:1"}})
 	r.Commit([]*Upstream{running})
 	for range 2 {
