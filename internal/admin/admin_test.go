@@ -92,7 +92,7 @@ func sampleStatus() gateway.Status {
 			{Name: "fx", Balance: "round_robin", Requests: 1730, Failures: 20,
 				TargetsFrom: gateway.TargetsOrigin{Origin: gateway.OriginDeploy, Since: loaded.Add(3 * time.Minute)},
 				FileTargets: []config.Target{{Address: "127.0.0.1:9001", Weight: 1}},
-				Breaker: &gateway.BreakerStatus{State: "open", Since: loaded.Add(4 * time.Minute), Until: loaded.Add(5 * time.Minute), Reason: "5 consecutive failures", Opens: 1},
+				Breaker:     &gateway.BreakerStatus{State: "open", Since: loaded.Add(4 * time.Minute), Until: loaded.Add(5 * time.Minute), Reason: "5 consecutive failures", Opens: 1},
 				Targets: []gateway.TargetStatus{
 					{TargetStats: upstream.TargetStats{Address: "127.0.0.1:9103", Weight: 1, Active: "up", Passive: "up", Requests: 1520, Failures: 3},
 						HealthCheck: &health.TargetStatus{Address: "127.0.0.1:9103", State: health.Up}},
