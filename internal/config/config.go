@@ -17,6 +17,11 @@ type Config struct {
 	ShutdownGrace Duration `yaml:"shutdown_grace,omitempty"`
 	// AccessLog configures the JSON access log.
 	AccessLog AccessLog `yaml:"access_log,omitempty"`
+	// StateDir is where the gateway keeps what must survive a restart: the
+	// target overrides set through the admin API or by a deploy
+	// (targets.json). A relative path is taken from the config file's
+	// directory. Default /var/lib/skjold/gateway.
+	StateDir string `yaml:"state_dir,omitempty"`
 	// Upstreams are the pools of targets routes forward to, keyed by name.
 	Upstreams map[string]*Upstream `yaml:"upstreams,omitempty"`
 	// Routes match requests to upstreams. The most specific match wins:
@@ -125,15 +130,17 @@ type Upstream struct {
 	RetryBudget RetryBudget `yaml:"retry_budget,omitempty"`
 }
 
-// Target is one backend server.
+// Target is one backend server. The same type carries targets from the
+// config file, the admin API, a deploy and the saved overrides to the
+// running upstream; CheckTargets holds its rules.
 type Target struct {
 	// Address is host:port. Required.
-	Address string `yaml:"address,omitempty"`
+	Address string `yaml:"address,omitempty" json:"address"`
 	// Weight for load balancing, 1..1000. Default 1.
-	Weight int `yaml:"weight,omitempty"`
+	Weight int `yaml:"weight,omitempty" json:"weight,omitempty"`
 	// Backup targets receive traffic only when no primary target is healthy.
 	// Default false.
-	Backup bool `yaml:"backup,omitempty"`
+	Backup bool `yaml:"backup,omitempty" json:"backup,omitempty"`
 }
 
 // Keepalive configures a per-target pool of idle upstream connections.

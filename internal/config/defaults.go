@@ -89,6 +89,7 @@ func applyDefaults(c *Config, r *report) {
 	f.str("admin.listen", &c.Admin.Listen, DefaultAdminListen)
 	ptr(&c.AccessLog.Enabled, true)
 	f.str("access_log.path", &c.AccessLog.Path, "stdout")
+	f.str("state_dir", &c.StateDir, DefaultGatewayStateDir)
 
 	for _, name := range sortedKeys(c.Upstreams) {
 		u := c.Upstreams[name]

@@ -337,7 +337,7 @@ func (d *Deployer) run(ctx context.Context, st *State, req Request, driver strin
 		return rel, d.finish(st, rel, Failed, fmt.Errorf("reading upstream %s from the gateway: %w", cfg.Upstream, err))
 	}
 	rel.Previous = view.Targets
-	next := []Target{{Address: inst.Address, Weight: 1}}
+	next := []config.Target{{Address: inst.Address, Weight: 1}}
 	for _, t := range view.Targets {
 		if t.Backup && t.Address != inst.Address {
 			next = append(next, t)
@@ -531,7 +531,7 @@ func (d *Deployer) pickPort(st State) (int, error) {
 }
 
 // targetList formats targets for messages.
-func targetList(ts []Target) string {
+func targetList(ts []config.Target) string {
 	if len(ts) == 0 {
 		return "(none)"
 	}

@@ -7,6 +7,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/skjold-dev/skjold/internal/config"
 )
 
 // listen accepts connections and keeps them open until the test ends.
@@ -31,7 +33,7 @@ func listen(t *testing.T) string {
 
 func TestDoneReusesOnlyConnectionsInAKnownState(t *testing.T) {
 	addr := listen(t)
-	u := build(t, Settings{MaxIdle: 4, IdleTimeout: time.Minute, ConnectTimeout: time.Second}, Member{Addr: addr, Weight: 1})
+	u := build(t, Settings{MaxIdle: 4, IdleTimeout: time.Minute, ConnectTimeout: time.Second}, config.Target{Address: addr, Weight: 1})
 	tg := u.Targets()[0]
 	now := time.Now()
 	conn := func() *Conn {
@@ -75,7 +77,7 @@ func TestDoneReusesOnlyConnectionsInAKnownState(t *testing.T) {
 
 func TestInterruptEndsABlockedRead(t *testing.T) {
 	addr := listen(t)
-	u := build(t, Settings{MaxIdle: 4, IdleTimeout: time.Minute, ConnectTimeout: time.Second}, Member{Addr: addr, Weight: 1})
+	u := build(t, Settings{MaxIdle: 4, IdleTimeout: time.Minute, ConnectTimeout: time.Second}, config.Target{Address: addr, Weight: 1})
 	c, err := u.Conn(context.Background(), u.Targets()[0], time.Second, time.Now())
 	if err != nil {
 		t.Fatal(err)
