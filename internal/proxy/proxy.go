@@ -291,11 +291,10 @@ func (p *Proxy) try(ex *Exchange, r *Route, t *upstream.Target, deadline time.Ti
 		return attempt{class: ClassTimeout, failure: false, err: errors.New("request deadline passed before the try")}
 	}
 	c, err := u.Conn(context.Background(), t, min(p.connectTimeout(r), deadline.Sub(now)), now)
-	if err == nil && c.Reused && !resendable(ex, r) && c.PeerClosed() {
+	if err == nil && c.Reused && !resendable(ex, r) && !u.StillClean(c) {
 		// A request that must not run twice cannot be resent when its
 		// pooled connection turns out dead (see exchange), so one the
 		// target closed while idle is replaced before it is used.
-		u.Done(c, false, now)
 		c, err = u.Dial(context.Background(), t, min(p.connectTimeout(r), deadline.Sub(now)))
 	}
 	if err != nil {

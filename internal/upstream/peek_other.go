@@ -2,5 +2,9 @@
 
 package upstream
 
-// PeerClosed cannot ask the kernel on this platform and reports false.
-func (c *Conn) PeerClosed() bool { return c.BR.Buffered() > 0 }
+func (c *Conn) peek() peerState {
+	if c.BR.Buffered() > 0 {
+		return peerSentMore
+	}
+	return peerQuiet
+}

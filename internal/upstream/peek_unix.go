@@ -4,32 +4,39 @@ package upstream
 
 import "syscall"
 
-// PeerClosed reports whether the target closed c, or sent bytes nobody
-// asked for, while it sat idle in the pool. It asks the kernel without
-// waiting (one non-blocking peek), so it is meant for requests that must
-// not be sent on a connection that may be dead: those cannot be resent
-// when the connection turns out closed, since the target may have taken
-// them before it closed.
-func (c *Conn) PeerClosed() bool {
+// peek asks the kernel, without waiting (one non-blocking MSG_PEEK),
+// whether the target sent anything after the response just read: more
+// bytes, its FIN or a reset. Nothing is consumed. A connection with
+// either is unusable: stray bytes would be read as the next request's
+// response (another client's), a FIN means the next request would be
+// lost.
+func (c *Conn) peek() peerState {
 	if c.BR.Buffered() > 0 {
-		return true
+		return peerSentMore
 	}
 	sc, ok := c.Conn.(syscall.Conn)
 	if !ok {
-		return false
+		return peerQuiet
 	}
 	rc, err := sc.SyscallConn()
 	if err != nil {
-		return true
+		return peerGone
 	}
-	closed := false
+	state := peerQuiet
 	var b [1]byte
 	err = rc.Read(func(fd uintptr) bool {
 		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		// n > 0: unsolicited bytes; n == 0 without an error: the peer's
-		// FIN; an error other than EAGAIN: a reset. All make c unusable.
-		closed = n > 0 || err == nil || err != syscall.EAGAIN && err != syscall.EWOULDBLOCK
+		switch {
+		case n > 0:
+			state = peerSentMore
+		case err == syscall.EAGAIN || err == syscall.EWOULDBLOCK:
+		default: // n == 0 without an error is the FIN; any other error a reset
+			state = peerGone
+		}
 		return true // never wait for readiness
 	})
-	return closed || err != nil
+	if err != nil {
+		return peerGone
+	}
+	return state
 }

@@ -67,6 +67,57 @@ func (c *Conn) Interrupt() {
 	c.Conn.SetDeadline(time.Now())
 }
 
+// peerState is what a look at a connection's receive side found.
+type peerState uint8
+
+const (
+	peerQuiet    peerState = iota // nothing: the connection may be reused
+	peerSentMore                  // bytes beyond the response just read
+	peerGone                      // the target's FIN, or a reset
+)
+
+// DiscardReason says why a connection that looked reusable was closed
+// instead of pooled.
+type DiscardReason uint8
+
+// Discard reasons.
+const (
+	// DiscardUnreadBytes: the target sent more than its response (a body
+	// on a HEAD answer or a 204/304, bytes past Content-Length). Reused,
+	// the connection would hand those bytes to the next request, which may
+	// be another client's, as its response.
+	DiscardUnreadBytes DiscardReason = iota
+	// DiscardPeerClosed: the target had closed the connection.
+	DiscardPeerClosed
+	// DiscardReasonCount is the number of reasons (for ranging over them).
+	DiscardReasonCount
+)
+
+// String is the reason as metrics label it.
+func (r DiscardReason) String() string {
+	switch r {
+	case DiscardUnreadBytes:
+		return "unread_bytes"
+	case DiscardPeerClosed:
+		return "peer_closed"
+	}
+	return "unknown"
+}
+
+// clean reports whether nothing has arrived on c since its last response,
+// counting a connection that fails the check against its target.
+func (c *Conn) clean() bool {
+	switch c.peek() {
+	case peerSentMore:
+		c.target.discarded[DiscardUnreadBytes].Add(1)
+	case peerGone:
+		c.target.discarded[DiscardPeerClosed].Add(1)
+	default:
+		return true
+	}
+	return false
+}
+
 // pool is a target's stack of idle connections: last in, first out, so the
 // warmest connection is reused and the coldest ones age out.
 type pool struct {

@@ -242,17 +242,32 @@ func (u *Upstream) Dial(ctx context.Context, t *Target, connectTimeout time.Dura
 }
 
 // Done hands a connection back: reusable ones go to the idle pool, others
-// are closed.
+// are closed. reusable is the caller's word that the response was read to
+// its end; Done also makes sure the target sent nothing after it (nothing
+// buffered, nothing in the kernel: one non-blocking peek), since those
+// bytes would become the next request's response.
 func (u *Upstream) Done(c *Conn, reusable bool, now time.Time) {
 	c.requests++
 	t := c.target
 	if !reusable || c.interrupted.Load() || c.io != nil && c.io.Holding() || t.retired.Load() || u.set.MaxIdle <= 0 ||
-		u.set.MaxRequestsPerConn > 0 && c.requests >= u.set.MaxRequestsPerConn {
+		u.set.MaxRequestsPerConn > 0 && c.requests >= u.set.MaxRequestsPerConn || !c.clean() {
 		c.close()
 		return
 	}
 	c.Reused = false
 	t.pool.put(c, now, u.set.MaxIdle)
+}
+
+// StillClean reports whether a connection taken from the pool is still
+// usable: the target neither closed it nor sent anything while it idled.
+// One that is not is closed and counted. It costs a system call, so it is
+// for requests that cannot be resent when their connection turns out dead.
+func (u *Upstream) StillClean(c *Conn) bool {
+	if c.clean() {
+		return true
+	}
+	c.close()
+	return false
 }
 
 // ReportFailure applies the upstream's passive-health settings to t.
