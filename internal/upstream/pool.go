@@ -32,6 +32,7 @@ type Conn struct {
 	// deadlines Lazy remembers are no longer the connection's, and it
 	// must not be reused.
 	interrupted atomic.Bool
+	peeker      peeker // looks for bytes or a FIN from the target (see peek)
 }
 
 // ArmRead gives the next reads until t, re-arming the connection's timer
@@ -207,7 +208,9 @@ func (t *Target) dial(ctx context.Context, d *net.Dialer) (*Conn, error) {
 	br.Reset(sc)
 	bw := writerPool.Get().(*bufio.Writer)
 	bw.Reset(sc)
-	return &Conn{Conn: nc, BR: br, BW: bw, io: sc, target: t}, nil
+	c := &Conn{Conn: nc, BR: br, BW: bw, io: sc, target: t}
+	c.initPeek()
+	return c, nil
 }
 
 // close closes the connection and recycles its buffers.
