@@ -136,7 +136,7 @@ func (rm *routeMetrics) observe(ex *proxy.Exchange, elapsed time.Duration) {
 		rm.retries.Add(float64(ex.Tries - 1))
 	}
 	if ex.FastFailed {
-		rm.m.fast.WithLabelValues(rm.route, rm.upstream, ex.ErrClass).Inc()
+		rm.m.fast.WithLabelValues(rm.route, rm.upstream, ex.ErrClass.String()).Inc()
 	}
 }
 
