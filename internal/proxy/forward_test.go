@@ -589,3 +589,125 @@ func TestClassNamesAreDistinct(t *testing.T) {
 		seen[name] = c
 	}
 }
+
+// A body too large to buffer is streamed to the first target and cannot be
+// resent: when that target breaks, the client gets a 502 and no other
+// target sees a partial copy.
+func TestStreamedBodyIsNeverRetried(t *testing.T) {
+	first := newBackend(t, answering(func(_ *http.Request, c net.Conn) string { reset(c); return "" }))
+	second := newBackend(t, answering(func(*http.Request, net.Conn) string { return ok("second") }))
+	r := testRoute(t, RetryOn{Error: true, Timeout: true}, first.addr, second.addr)
+	r.BufferBytes = 4
+	ec := dial(t)
+	ex := ec.forward(r, "PUT /x HTTP/1.1\r\nHost: test\r\nContent-Length: 11\r\n\r\nhello world")
+	resp, _ := ec.response("PUT")
+	if resp.StatusCode != 502 || ex.Tries != 1 || second.accepted.Load() != 0 {
+		t.Fatalf("answer %d after %d tries, second target contacted %d times; want 502, 1, 0", resp.StatusCode, ex.Tries, second.accepted.Load())
+	}
+}
+
+// When every target answers a failure status the route retries on, the
+// last answer is passed through as the upstream sent it, and every try
+// counts against its target.
+func TestLastFailureStatusIsPassedThrough(t *testing.T) {
+	busy := func() *backend {
+		return newBackend(t, answering(func(*http.Request, net.Conn) string {
+			return "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 7\r\nContent-Length: 4\r\n\r\nbusy"
+		}))
+	}
+	r := testRoute(t, RetryOn{Statuses: StatusBit(503)}, busy().addr, busy().addr)
+	ec := dial(t)
+	ex := ec.forward(r, "GET /x HTTP/1.1\r\nHost: test\r\n\r\n")
+	resp, body := ec.response("GET")
+	if resp.StatusCode != 503 || body != "busy" || resp.Header.Get("Retry-After") != "7" || ex.Tries != 2 {
+		t.Fatalf("answer %d %q Retry-After %q after %d tries; want the second target's 503 as sent", resp.StatusCode, body, resp.Header.Get("Retry-After"), ex.Tries)
+	}
+	if failures(r, 0) != 1 || failures(r, 1) != 1 {
+		t.Errorf("failures %d and %d, want 1 each", failures(r, 0), failures(r, 1))
+	}
+}
+
+// The route's total deadline bounds the tries together: two silent
+// targets give one 504 within it, not two response timeouts.
+func TestTotalDeadlineBoundsEveryTry(t *testing.T) {
+	silent := func() *backend {
+		return newBackend(t, answering(func(*http.Request, net.Conn) string { time.Sleep(2 * time.Second); return "" }))
+	}
+	r := testRoute(t, RetryOn{Error: true, Timeout: true}, silent().addr, silent().addr)
+	r.Response, r.Total = 400*time.Millisecond, 600*time.Millisecond
+	ec := dial(t)
+	start := time.Now()
+	ex := ec.forward(r, "GET /x HTTP/1.1\r\nHost: test\r\n\r\n")
+	resp, _ := ec.response("GET")
+	d := time.Since(start)
+	if resp.StatusCode != 504 || ex.ErrClass != ClassTimeout {
+		t.Fatalf("answer %d, class %s; want 504, timeout", resp.StatusCode, ex.ErrClass)
+	}
+	if d < 550*time.Millisecond || d > 1200*time.Millisecond {
+		t.Errorf("answered after %v, want about the 600ms total", d)
+	}
+}
+
+// The proxy's own headers: the client's X-Forwarded-For lines then its
+// address, and the request id the answer carries.
+func TestForwardedHeadersAndRequestID(t *testing.T) {
+	heads := make(chan http.Header, 1)
+	be := newBackend(t, answering(func(req *http.Request, _ net.Conn) string {
+		heads <- req.Header
+		return ok("x")
+	}))
+	r := testRoute(t, RetryOn{Error: true}, be.addr)
+	ec := dial(t)
+	ec.forward(r, "GET /x HTTP/1.1\r\nHost: test\r\nX-Forwarded-For: 203.0.113.1\r\nX-Forwarded-For: 203.0.113.2\r\nX-Request-ID: bad id\r\n\r\n")
+	ec.response("GET")
+	h := <-heads
+	if got := h.Get("X-Forwarded-For"); got != "203.0.113.1, 203.0.113.2, 127.0.0.1" {
+		t.Errorf("X-Forwarded-For %q", got)
+	}
+	if id := h.Get("X-Request-ID"); id == "" || id == "bad id" || strings.ContainsAny(id, " ") {
+		t.Errorf("X-Request-ID %q: want one made up in place of the client's unusable one", id)
+	}
+}
+
+// An allowed upgrade becomes a tunnel carrying bytes both ways until one
+// side closes.
+func TestAllowedUpgradeTunnelsBytesBothWays(t *testing.T) {
+	be := newBackend(t, func(b *backend, c net.Conn) {
+		br := bufio.NewReader(c)
+		if _, err := http.ReadRequest(br); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+		buf := make([]byte, 4)
+		if _, err := io.ReadFull(br, buf); err != nil {
+			return
+		}
+		c.Write(append([]byte("echo "), buf...))
+	})
+	r := testRoute(t, RetryOn{Error: true}, be.addr)
+	ec := dial(t)
+	io.WriteString(ec.client, "GET /ws HTTP/1.1\r\nHost: test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+	done := make(chan *Exchange, 1)
+	go func() { done <- ec.forwardSent(r) }()
+	resp, err := http.ReadResponse(ec.cbr, nil)
+	if err != nil || resp.StatusCode != 101 {
+		t.Fatalf("switch: %v %v", resp, err)
+	}
+	io.WriteString(ec.client, "ping")
+	buf := make([]byte, 9)
+	if _, err := io.ReadFull(ec.cbr, buf); err != nil || string(buf) != "echo ping" {
+		t.Fatalf("through the tunnel: %q, %v", buf, err)
+	}
+	ec.client.Close()
+	select {
+	case ex := <-done:
+		if !ex.Upgraded || ex.Status != 101 {
+			t.Errorf("upgraded %v, status %d", ex.Upgraded, ex.Status)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the tunnel did not end after both sides closed")
+	}
+	if failures(r, 0) != 0 {
+		t.Errorf("a tunnel counted as a failure")
+	}
+}
