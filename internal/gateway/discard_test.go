@@ -1,7 +1,10 @@
 package gateway
 
 import (
+	"bufio"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -106,6 +109,48 @@ routes: [{match: {path_prefix: /}, upstream: app, timeouts: {response: 2s}}]
 	}
 }
 
+// Stray bytes that arrive after the answer was relayed, while the
+// connection idles in the pool, are caught before the connection is used
+// again.
+func TestBytesArrivingWhileTheConnectionIdlesNeverReachTheNextClient(t *testing.T) {
+	be := newRawBackend(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			_, req, err := readRequestHead(br)
+			if err != nil {
+				return
+			}
+			if req.URL.Path != "/alice" {
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 17\r\n\r\nresponse for /bob")
+				continue
+			}
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n")
+			time.Sleep(10 * time.Millisecond) // the gateway has pooled the connection by now
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 19\r\n\r\nresponse for /alice")
+		}
+	})
+	gw := startGateway(t, fmt.Sprintf(`
+listeners: {public: {address: "127.0.0.1:0"}}
+upstreams: {app: {targets: [{address: %q}], keepalive: {idle: 1}}}
+routes: [{match: {path_prefix: /}, upstream: app}]
+`, be.addr()))
+	alice := dialRaw(t, gw.addr)
+	alice.send("HEAD /alice HTTP/1.1\r\nHost: gw.test\r\n\r\n")
+	if r := alice.read("HEAD"); r.status != 200 {
+		t.Fatalf("alice: %d", r.status)
+	}
+	time.Sleep(40 * time.Millisecond)
+	bob := dialRaw(t, gw.addr)
+	bob.send("GET /bob HTTP/1.1\r\nHost: gw.test\r\n\r\n")
+	if r := bob.read("GET"); r.status != 200 || r.body != "response for /bob" {
+		t.Fatalf("bob got %d %q, want his own response", r.status, r.body)
+	}
+	if n := counterSum(t, gw, "skjold_upstream_connections_discarded_total",
+		map[string]string{"upstream": "app", "reason": "unread_bytes"}); n != 1 {
+		t.Errorf("discarded for unread bytes: %v, want 1", n)
+	}
+}
+
 // A backend that behaves gets its connection reused, and nothing is
 // counted as discarded.
 func TestCleanResponsesKeepTheirConnection(t *testing.T) {
@@ -120,8 +165,10 @@ listeners: {public: {address: "127.0.0.1:0"}}
 upstreams: {app: {targets: [{address: %q}], keepalive: {idle: 1}}}
 routes: [{match: {path_prefix: /}, upstream: app}]
 `, be.addr()))
+	// One keepalive client: each request ends, its upstream connection
+	// back in the pool, before the next begins.
+	rc := dialRaw(t, gw.addr)
 	for _, m := range []string{"HEAD", "GET", "HEAD", "GET"} {
-		rc := dialRaw(t, gw.addr)
 		rc.send(m + " / HTTP/1.1\r\nHost: gw.test\r\n\r\n")
 		if r := rc.read(m); r.status != 200 {
 			t.Fatalf("%s: %d", m, r.status)

@@ -297,7 +297,7 @@ func (p *Proxy) try(ex *Exchange, r *Route, t *upstream.Target, deadline time.Ti
 	if !now.Before(deadline) {
 		return attempt{class: ClassTimeout, untried: true, err: errDeadlinePassed}
 	}
-	c, err := p.connect(ex, r, t, deadline, now)
+	c, err := p.connect(r, t, deadline, now)
 	if err != nil {
 		return attempt{class: ClassConnect, err: err}
 	}
@@ -324,18 +324,11 @@ func (p *Proxy) try(ex *Exchange, r *Route, t *upstream.Target, deadline time.Ti
 	}
 }
 
-// connect takes a pooled connection to t, or dials one. A request that
-// must not run twice cannot be resent when its pooled connection turns out
-// dead (see readResponseHead), so for it a pooled connection the target
-// closed, or sent something on, while idle is replaced before it is used.
-func (p *Proxy) connect(ex *Exchange, r *Route, t *upstream.Target, deadline, now time.Time) (*upstream.Conn, error) {
-	u := r.Upstream
-	timeout := min(p.connectTimeout(r), deadline.Sub(now))
-	c, err := u.Conn(context.Background(), t, timeout, now)
-	if err == nil && c.Reused && !resendable(ex, r) && !u.StillClean(c) {
-		return u.Dial(context.Background(), t, timeout)
-	}
-	return c, err
+// connect takes a pooled connection to t (one the target has not closed
+// or sent anything on while it idled: see upstream.Upstream.Conn), or dials
+// one.
+func (p *Proxy) connect(r *Route, t *upstream.Target, deadline, now time.Time) (*upstream.Conn, error) {
+	return r.Upstream.Conn(context.Background(), t, min(p.connectTimeout(r), deadline.Sub(now)), now)
 }
 
 func (p *Proxy) connectTimeout(r *Route) time.Duration {

@@ -105,10 +105,27 @@ func (r DiscardReason) String() string {
 	return "unknown"
 }
 
-// clean reports whether nothing has arrived on c since its last response,
-// counting a connection that fails the check against its target.
+// clean reports whether nothing has arrived on c since its last response:
+// nothing buffered and, when the kernel can be asked, nothing received (one
+// non-blocking peek). A connection that fails the check is counted against
+// its target under the reason found.
 func (c *Conn) clean() bool {
-	switch c.peek() {
+	return c.count(c.peek())
+}
+
+// nothingBuffered is clean without the system call: what Done can check
+// for free.
+func (c *Conn) nothingBuffered() bool {
+	if c.BR.Buffered() > 0 {
+		return c.count(peerSentMore)
+	}
+	return true
+}
+
+// count records a state other than peerQuiet as a discard, and reports
+// whether the state was quiet.
+func (c *Conn) count(s peerState) bool {
+	switch s {
 	case peerSentMore:
 		c.target.discarded[DiscardUnreadBytes].Add(1)
 	case peerGone:

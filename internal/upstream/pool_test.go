@@ -93,10 +93,12 @@ func TestInterruptEndsABlockedRead(t *testing.T) {
 	}
 }
 
-// TestDoneDiscardsConnectionsTheTargetSentMoreOn: bytes after a response
+// TestConnectionsTheTargetSentMoreOnAreNeverReused: bytes after a response
 // (buffered already, or still in the kernel) and a target's FIN keep a
-// connection out of the pool, and each is counted under its reason.
-func TestDoneDiscardsConnectionsTheTargetSentMoreOn(t *testing.T) {
+// connection from being used again, and each is counted under its reason:
+// bytes already buffered when Done sees them, the others when Conn takes
+// the connection from the pool.
+func TestConnectionsTheTargetSentMoreOnAreNeverReused(t *testing.T) {
 	tests := []struct {
 		name   string
 		peer   func(c net.Conn)
@@ -140,8 +142,13 @@ func TestDoneDiscardsConnectionsTheTargetSentMoreOn(t *testing.T) {
 				time.Sleep(20 * time.Millisecond) // let the bytes or the FIN land
 			}
 			u.Done(c, true, now)
-			if n := tg.pool.idleCount(); n != 0 {
-				t.Fatalf("%d connections pooled, want none", n)
+			next, err := u.Conn(context.Background(), tg, time.Second, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer u.Done(next, false, now)
+			if next == c || next.Reused {
+				t.Fatalf("the spoilt connection was handed out again (reused %v)", next.Reused)
 			}
 			for r := range DiscardReasonCount {
 				want := uint64(0)
