@@ -34,6 +34,34 @@ routes: [{match: {path_prefix: /}, upstream: app, retry: {on: [http_503]}}]
 	}
 }
 
+// With passive health off, the breaker still learns of refused
+// connections on a route that retries only on a status: it opens, and the
+// requests after that fail fast.
+func TestRefusedConnectionsOpenTheBreakerWhenTheRouteRetriesOnlyOnAStatus(t *testing.T) {
+	gw := startGateway(t, fmt.Sprintf(`
+listeners: {public: {address: "127.0.0.1:0"}}
+upstreams:
+  app:
+    targets: [{address: %q}]
+    passive_health: {max_fails: 0}
+    breaker: {consecutive_failures: 3, open_for: 30s}
+routes: [{match: {path_prefix: /}, upstream: app, retry: {on: [http_503]}}]
+`, closedPort(t)))
+	c := newClient()
+	var statuses []int
+	for range 6 {
+		status, _, _ := get(t, c, "http://"+gw.addr+"/")
+		statuses = append(statuses, status)
+	}
+	want := []int{502, 502, 502, 503, 503, 503}
+	if fmt.Sprint(statuses) != fmt.Sprint(want) {
+		t.Errorf("answers %v, want %v: the breaker opens after 3 refused connections", statuses, want)
+	}
+	if b := upstreamStatus(t, gw, "app").Breaker; b == nil || b.State != "open" {
+		t.Errorf("breaker %+v, want open", b)
+	}
+}
+
 // Unmatched requests get a request id like every other answer.
 func TestUnmatchedRequestCarriesARequestID(t *testing.T) {
 	gw := startGateway(t, fmt.Sprintf(`
