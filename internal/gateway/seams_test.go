@@ -93,6 +93,25 @@ routes: [{match: {path_prefix: /api/}, upstream: app}]
 	}
 }
 
+// A HEAD request no route matches gets its 404 without a body, so the
+// next answer on the connection is read as what it is.
+func TestUnmatchedHeadRequestGetsNoBody(t *testing.T) {
+	gw := startGateway(t, fmt.Sprintf(`
+listeners: {public: {address: "127.0.0.1:0"}}
+upstreams: {app: {targets: [{address: %q}]}}
+routes: [{match: {path_prefix: /api/}, upstream: app}]
+`, closedPort(t)))
+	rc := dialRaw(t, gw.addr)
+	rc.send("HEAD /elsewhere HTTP/1.1\r\nHost: gw.test\r\n\r\n")
+	if r := rc.read("HEAD"); r.status != 404 || r.header.Get("X-Request-ID") == "" {
+		t.Fatalf("HEAD: %d, X-Request-ID %q", r.status, r.header.Get("X-Request-ID"))
+	}
+	rc.send("GET /elsewhere HTTP/1.1\r\nHost: gw.test\r\n\r\n")
+	if r := rc.read("GET"); r.status != 404 {
+		t.Fatalf("GET after the HEAD: %d", r.status)
+	}
+}
+
 // Upgrade: h2c is not one the route allows: the request is forwarded as a
 // plain one, without Upgrade or Connection: upgrade, and a backend that
 // switches protocols anyway gives a 502, never a tunnel.

@@ -82,9 +82,10 @@ func (ex *Exchange) Reset() {
 	ex.upgrade = false
 	ex.watch.gone.Store(false)
 	ex.Path, ex.PrefixLen = nil, 0
-	// A head that fails to parse must not be answered as the previous
-	// request: with its method (HEAD: no body) or its X-Request-ID.
-	ex.Req.Method, ex.Req.RequestID = nil, nil
+	// A head that cannot be read or parsed must not be answered or logged
+	// as the previous request: with its method (HEAD: no body), its path
+	// or its X-Request-ID.
+	ex.Req.Reset()
 	ex.body = h1.BodyReader{}
 	if cap(ex.bodyBuf) > 64<<10 {
 		ex.bodyBuf = nil // do not pin a large buffer to an idle connection
