@@ -153,7 +153,7 @@ var (
 	targetInflightDesc = prometheus.NewDesc("skjold_upstream_target_inflight_requests",
 		"Requests in flight to the target.", []string{"upstream", "target"}, nil)
 	discardedDesc = prometheus.NewDesc("skjold_upstream_connections_discarded_total",
-		"Upstream connections closed instead of pooled because the target sent more than its response (reason unread_bytes) or had closed them (peer_closed).",
+		"Upstream connections closed instead of reused because the target had sent more than its response (reason unread_bytes) or had closed them while idle (peer_closed).",
 		[]string{"upstream", "target", "reason"}, nil)
 	breakerStateDesc = prometheus.NewDesc("skjold_breaker_state",
 		"Circuit breaker state: 0 closed, 1 half-open, 2 open.", []string{"scope", "name"}, nil)
