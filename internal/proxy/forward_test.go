@@ -711,3 +711,65 @@ func TestAllowedUpgradeTunnelsBytesBothWays(t *testing.T) {
 		t.Errorf("a tunnel counted as a failure")
 	}
 }
+
+// A client whose chunked body is malformed gets a 400, a client that
+// leaves in the middle of a streamed body is logged as gone; neither
+// counts against the target.
+func TestMisbehavingClientBodies(t *testing.T) {
+	tests := []struct {
+		name, req string
+		status    int
+		class     Class
+		buffer    int64
+	}{
+		{"malformed chunk", "POST /x HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n", 400, ClassBadRequest, 64 << 10},
+		{"gone mid-body", "POST /x HTTP/1.1\r\nHost: test\r\nContent-Length: 100\r\n\r\nonly part of it", 499, ClassClientGone, 4},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			be := newBackend(t, answering(func(*http.Request, net.Conn) string { return ok("x") }))
+			r := testRoute(t, RetryOn{Error: true}, be.addr)
+			r.BufferBytes = tt.buffer
+			ec := dial(t)
+			io.WriteString(ec.client, tt.req)
+			ec.client.(*net.TCPConn).CloseWrite()
+			ex := ec.forwardSent(r)
+			if ex.Status != tt.status || ex.ErrClass != tt.class || ex.KeepAlive {
+				t.Fatalf("status %d, class %s, keepalive %v; want %d, %s, closed", ex.Status, ex.ErrClass, ex.KeepAlive, tt.status, tt.class)
+			}
+			if failures(r, 0) != 0 {
+				t.Errorf("the target has %d failures for the client's doing", failures(r, 0))
+			}
+		})
+	}
+}
+
+// FuzzAllowsUpgrade: whatever the Upgrade value, a route that allows
+// only websocket lets it through only when every protocol it lists is
+// websocket.
+func FuzzAllowsUpgrade(f *testing.F) {
+	for _, s := range []string{"websocket", "h2c", "websocket, h2c", "WebSocket/13", " ,websocket", "websocket\x00", ""} {
+		f.Add(s)
+	}
+	r := &Route{Upgrades: []string{"websocket"}}
+	f.Fuzz(func(t *testing.T, v string) {
+		if !r.allowsUpgrade([]byte(v)) {
+			return
+		}
+		listed := 0
+		for item := range strings.SplitSeq(v, ",") {
+			name, _, _ := strings.Cut(item, "/")
+			name = strings.Trim(name, " \t")
+			if name == "" {
+				continue
+			}
+			listed++
+			if !strings.EqualFold(name, "websocket") {
+				t.Fatalf("allowsUpgrade(%q) let %q through", v, name)
+			}
+		}
+		if listed == 0 {
+			t.Fatalf("allowsUpgrade(%q) with no protocol listed", v)
+		}
+	})
+}
