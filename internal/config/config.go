@@ -251,6 +251,14 @@ type Route struct {
 	Listeners []string `yaml:"listeners,omitempty"`
 	// DataClasses the route carries (for the residency policy).
 	DataClasses []string `yaml:"data_classes,omitempty"`
+	// Upgrades are the protocols (Upgrade header names, such as websocket)
+	// a client may switch this route's connections to; Parse lower-cases
+	// them. A request asking for any other upgrade (h2c, say) is forwarded
+	// as a plain request, without its Upgrade header, and a backend that
+	// switches protocols on it anyway gets a 502: a tunnel would let the
+	// client talk to the backend past routing. An empty list allows none.
+	// Default [websocket].
+	Upgrades []string `yaml:"upgrades,omitempty"`
 	// Line is where the route starts in its file, for messages; set by
 	// Parse.
 	Line int `yaml:"-"`
@@ -325,6 +333,10 @@ const (
 	RetryOnHTTP504 = "http_504"
 	RetryOnHTTP429 = "http_429"
 )
+
+// UpgradeWebSocket is the WebSocket protocol's Upgrade name (RFC 6455),
+// the one upgrade routes allow by default.
+const UpgradeWebSocket = "websocket"
 
 // Default values, in one place. docs/config.md lists the same.
 const (

@@ -190,6 +190,13 @@ func routeDefaults(f filler, c *Config) {
 			breakerDefaults(f, p+".breaker", rt.Breaker)
 		}
 		ptr(&rt.MaxBodyBytes, ByteSize(DefaultMaxBodyBytes))
+		// An explicit empty list is meaningful here: no upgrades at all.
+		if rt.Upgrades == nil && !f.r.isGiven(p+".upgrades") {
+			rt.Upgrades = []string{UpgradeWebSocket}
+		}
+		for j, u := range rt.Upgrades {
+			rt.Upgrades[j] = strings.ToLower(u)
+		}
 	}
 }
 

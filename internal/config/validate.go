@@ -355,6 +355,11 @@ func (v validator) route(p string, rt *Route) {
 			v.problemf(indexPath(p+".listeners", i), "listener %q is not defined; %s", l, defined("listeners", l, sortedKeys(v.c.Listeners)))
 		}
 	}
+	for i, up := range rt.Upgrades {
+		if up == "" || strings.ContainsFunc(up, func(r rune) bool { return !isTokenChar(r) }) {
+			v.problemf(indexPath(p+".upgrades", i), "expected a protocol name as the Upgrade header gives it, such as %s, got %q", UpgradeWebSocket, up)
+		}
+	}
 	for i, dc := range rt.DataClasses {
 		if strings.TrimSpace(dc) == "" {
 			v.problemf(indexPath(p+".data_classes", i), "must not be empty")

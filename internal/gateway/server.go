@@ -455,14 +455,15 @@ func (g *Gateway) rejectHead(ex *proxy.Exchange, err error) {
 // reject answers a request that never reaches a route. It returns when it
 // finished.
 func (g *Gateway) reject(ex *proxy.Exchange, status int, msg string, keepAlive bool) time.Time {
-	ex.Status, ex.KeepAlive, ex.ErrClass = status, keepAlive, proxy.ClassBadRequest
+	class := proxy.ClassBadRequest
 	if status == 404 {
-		ex.ErrClass = "no_route"
+		class = proxy.ClassNoRoute
 	}
+	ex.KeepAlive = keepAlive
 	ex.BW.Reset(ex.Client)
 	now := time.Now()
 	ex.ArmWrite(now.Add(5*time.Second), now)
-	proxy.WriteError(ex.BW, status, msg, "", "", 0, keepAlive, false)
+	g.proxy.Answer(ex, proxy.ErrorAnswer{Status: status, Class: class, Message: msg})
 	ex.End = time.Now()
 	g.record(ex, nil)
 	return ex.End
@@ -498,7 +499,7 @@ func (g *Gateway) record(ex *proxy.Exchange, rs *routeState) {
 		slog.Int64("bytes", ex.BytesOut),
 		slog.String("request_id", string(ex.RequestID)),
 		slog.String("client", ex.RemoteIP),
-		slog.String("error", ex.ErrClass),
+		slog.String("error", ex.ErrClass.String()),
 	)
 }
 

@@ -230,6 +230,7 @@ func routeSettings(rc *config.Route, u *upstream.Upstream) proxy.Route {
 		NonIdempotent: rc.Retry.NonIdempotent,
 		BufferBytes:   int64(*rc.Retry.BufferBytes),
 		MaxBody:       int64(*rc.MaxBodyBytes),
+		Upgrades:      rc.Upgrades,
 	}
 	for _, on := range rc.Retry.On {
 		switch on = strings.ToLower(on); {

@@ -214,10 +214,18 @@ func (u *Upstream) Release(t *Target, s Slot) {
 }
 
 // Conn returns a pooled connection to t, or dials a new one bounded by
-// connectTimeout (the upstream's when zero) and ctx.
+// connectTimeout (the upstream's when zero) and ctx. A pooled connection is
+// checked first (one non-blocking peek): one the target closed, or sent
+// anything on, while it idled is closed and counted, never used. Stray
+// bytes would be read as this request's response, though they belong to an
+// earlier one, perhaps another client's; checking here rather than when the
+// connection was pooled also catches what arrived while it idled.
 func (u *Upstream) Conn(ctx context.Context, t *Target, connectTimeout time.Duration, now time.Time) (*Conn, error) {
-	if c := t.pool.get(now, u.set.IdleTimeout); c != nil {
-		return c, nil
+	for c := t.pool.get(now, u.set.IdleTimeout); c != nil; c = t.pool.get(now, u.set.IdleTimeout) {
+		if c.clean() {
+			return c, nil
+		}
+		c.close()
 	}
 	if connectTimeout <= 0 {
 		connectTimeout = u.set.ConnectTimeout
@@ -239,12 +247,15 @@ func (u *Upstream) Dial(ctx context.Context, t *Target, connectTimeout time.Dura
 }
 
 // Done hands a connection back: reusable ones go to the idle pool, others
-// are closed.
+// are closed. reusable is the caller's word that the response was read to
+// its end; Done also makes sure nothing past it is buffered (a body on a
+// HEAD answer or a 204/304, bytes past Content-Length), and Conn checks
+// the socket itself before the connection is used again.
 func (u *Upstream) Done(c *Conn, reusable bool, now time.Time) {
 	c.requests++
 	t := c.target
 	if !reusable || c.interrupted.Load() || c.io != nil && c.io.Holding() || t.retired.Load() || u.set.MaxIdle <= 0 ||
-		u.set.MaxRequestsPerConn > 0 && c.requests >= u.set.MaxRequestsPerConn {
+		u.set.MaxRequestsPerConn > 0 && c.requests >= u.set.MaxRequestsPerConn || !c.nothingBuffered() {
 		c.close()
 		return
 	}
