@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/skjold-dev/skjold/internal/config"
 	"github.com/skjold-dev/skjold/internal/h1"
 	"github.com/skjold-dev/skjold/internal/tcptest"
 	"github.com/skjold-dev/skjold/internal/upstream"
@@ -115,14 +116,16 @@ func closedAddr(t *testing.T) string {
 // failure ejecting a target, and no breakers (so every try is made).
 func testRoute(t *testing.T, on RetryOn, addrs ...string) *Route {
 	t.Helper()
-	var members []upstream.Member
+	var members []config.Target
 	for _, a := range addrs {
-		members = append(members, upstream.Member{Addr: a, Weight: 1})
+		members = append(members, config.Target{Address: a, Weight: 1})
 	}
-	u := upstream.NewRegistry().Build("app", upstream.Settings{
+	reg := upstream.NewRegistry()
+	u := reg.Build("app", upstream.Settings{
 		Balance: upstream.RoundRobin, ConnectTimeout: time.Second, MaxIdle: 4, IdleTimeout: time.Minute,
 		MaxFails: 1, FailTimeout: time.Minute, BreakerDisabled: true, RetryBudgetRatio: 1, RetryBudgetMin: 100,
 	}, members)
+	reg.Commit([]*upstream.Upstream{u})
 	return &Route{
 		Name: "test", Upstream: u, Response: 300 * time.Millisecond, Send: time.Second, Total: 5 * time.Second,
 		Tries: 2, RetryOn: on, BufferBytes: 64 << 10, Upgrades: []string{"websocket"},

@@ -128,7 +128,7 @@ func TestConnectionsTheTargetSentMoreOnAreNeverReused(t *testing.T) {
 				tt.peer(c)
 				close(acted)
 			}()
-			u := build(t, Settings{MaxIdle: 4, IdleTimeout: time.Minute, ConnectTimeout: time.Second}, Member{Addr: ln.Addr().String(), Weight: 1})
+			u := build(t, Settings{MaxIdle: 4, IdleTimeout: time.Minute, ConnectTimeout: time.Second}, config.Target{Address: ln.Addr().String(), Weight: 1})
 			tg := u.Targets()[0]
 			now := time.Now()
 			c, err := u.Conn(context.Background(), tg, time.Second, now)
