@@ -51,6 +51,16 @@ type testEnv struct {
 	prefix  string
 	log     *syncBuffer
 	credDir string
+	// exact are names without the test's prefix (an SQL keyword, say) that
+	// dropAll removes too.
+	exact []string
+}
+
+// unprefixed declares a service named name exactly, for names the prefix
+// would change (an SQL keyword); dropAll removes its objects too.
+func (env *testEnv) unprefixed(name string, limit int) Service {
+	env.exact = append(env.exact, name)
+	return Service{Name: name, Schema: name, User: name, ConnectionLimit: limit}
 }
 
 // engines runs fn once per engine (or only on the ones named), in
@@ -167,9 +177,17 @@ func (env *testEnv) pgAs(user, password, db string) (*pgx.Conn, error) {
 
 // dropAll removes every schema, database, user and role the test made.
 func (env *testEnv) dropAll() {
+	env.drop(env.prefix + "%")
+	for _, name := range env.exact {
+		env.drop(name)
+	}
+}
+
+// drop removes every schema, database, user and role whose name is LIKE
+// like.
+func (env *testEnv) drop(like string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	like := env.prefix + "%"
 	switch env.engine {
 	case MySQL:
 		db := env.mysqlAs(env.t, "", "")

@@ -547,3 +547,25 @@ func TestRenamedSchemaIsLeftInPlaceWithANote(t *testing.T) {
 		}
 	})
 }
+
+// A service whose name is an SQL keyword gets quoted identifiers, and the
+// plan after apply is empty: PostgreSQL stores the role's search_path
+// quoted ("select"), and comparing it unquoted re-set it on every apply.
+func TestServiceNamedAfterAKeywordConverges(t *testing.T) {
+	engines(t, func(t *testing.T, env *testEnv) {
+		ctx := env.ctx()
+		s := env.unprefixed("select", 5)
+		p := env.provisioner(env.cluster(s))
+		mustApply(t, p, ctx)
+		plan, err := p.Plan(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !plan.Empty() || !slices.Equal(plan.UpToDate, []string{"select"}) {
+			t.Fatalf("plan after apply is not empty:\n%s", planText(plan))
+		}
+		if err := env.login(s, env.password(s.Name)); err != nil {
+			t.Fatalf("service %q cannot log in: %v", s.Name, err)
+		}
+	})
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -196,6 +197,26 @@ func TestBadAdminDSNErrorsDoNotEchoThePassword(t *testing.T) {
 		}
 		if strings.Contains(err.Error(), "s3cretpw") {
 			t.Errorf("error for a bad %s DSN shows the password: %v", c.Engine, err)
+		}
+	}
+}
+
+func TestPGSearchPathReadsQuotedAndPlainNames(t *testing.T) {
+	tests := []struct {
+		setconfig []string
+		want      []string
+	}{
+		{[]string{"search_path=payments"}, []string{"payments"}},
+		{[]string{"search_path=\"select\""}, []string{"select"}},
+		{[]string{"work_mem=4MB", "search_path=\"select\", public"}, []string{"select", "public"}},
+		{[]string{"search_path=\"$user\", \"a,b\", \"q\"\"x\""}, []string{"$user", "a,b", `q"x`}},
+		{[]string{"search_path=\"\""}, []string{""}},
+		{[]string{"work_mem=4MB"}, nil},
+		{nil, nil},
+	}
+	for _, tt := range tests {
+		if got := pgSearchPath(tt.setconfig); !slices.Equal(got, tt.want) {
+			t.Errorf("pgSearchPath(%q) = %q, want %q", tt.setconfig, got, tt.want)
 		}
 	}
 }
