@@ -304,3 +304,27 @@ func planText(p *Plan) string {
 	_ = p.WriteText(&b)
 	return b.String()
 }
+
+// userExists reports whether s's user exists on the server.
+func (env *testEnv) userExists(s Service) bool {
+	env.t.Helper()
+	var n int
+	switch env.engine {
+	case MySQL:
+		db := env.mysqlAs(env.t, "", "")
+		defer db.Close()
+		if err := db.QueryRow("SELECT COUNT(*) FROM mysql.user WHERE User = ?", s.User).Scan(&n); err != nil {
+			env.t.Fatal(err)
+		}
+	case Postgres:
+		c, err := env.pgAs("", "", "")
+		if err != nil {
+			env.t.Fatal(err)
+		}
+		defer c.Close(context.Background())
+		if err := c.QueryRow(context.Background(), "SELECT COUNT(*) FROM pg_roles WHERE rolname = $1", s.User).Scan(&n); err != nil {
+			env.t.Fatal(err)
+		}
+	}
+	return n > 0
+}

@@ -569,3 +569,47 @@ func TestServiceNamedAfterAKeywordConverges(t *testing.T) {
 		}
 	})
 }
+
+// A credentials directory that others may write to is refused, as ssh
+// refuses a key file others may read: whoever can write there can swap a
+// service's credentials. Apply changes nothing on the server, and rotate
+// does not change the password.
+func TestLooseCredentialsDirectoryIsRefused(t *testing.T) {
+	engines(t, func(t *testing.T, env *testEnv) {
+		ctx := env.ctx()
+		s := env.service("loose", 5)
+		p := env.provisioner(env.cluster(s))
+		if err := os.MkdirAll(env.credDir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(env.credDir, 0o777); err != nil {
+			t.Fatal(err)
+		}
+		res, err := p.Apply(ctx, ApplyOptions{})
+		if !errors.Is(err, ErrConflict) {
+			t.Fatalf("apply into a 0777 credentials directory: %v, want ErrConflict", err)
+		}
+		if text := planText(res.Plan); !strings.Contains(text, "writable by others") || !strings.Contains(text, "chmod 700 "+env.credDir) {
+			t.Errorf("the plan does not say what is wrong and how to fix it:\n%s", text)
+		}
+		if err := env.login(s, "x"); err == nil || env.userExists(s) {
+			t.Fatalf("apply created user %s despite refusing", s.User)
+		}
+
+		// Fixed, apply works; loosened again, rotate refuses.
+		if err := os.Chmod(env.credDir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		mustApply(t, p, ctx)
+		before := env.password(s.Name)
+		if err := os.Chmod(env.credDir, 0o757); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.Rotate(ctx, s.Name, RotateOptions{}); err == nil || !strings.Contains(err.Error(), "writable by others") {
+			t.Fatalf("rotate into a 0757 credentials directory: %v", err)
+		}
+		if err := env.login(s, before); err != nil {
+			t.Errorf("a refused rotate changed the password: %v", err)
+		}
+	})
+}

@@ -1,6 +1,7 @@
 package dbprov
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -8,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/skjold-dev/skjold/internal/atomicfile"
 )
 
 func TestLikeMatchHasMySQLGrantSemantics(t *testing.T) {
@@ -155,7 +158,7 @@ func TestStagedFilesNeverOverwriteOnCreate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.placeNew(); err != nil {
+	if err := st.PlaceNew(); err != nil {
 		t.Fatal(err)
 	}
 	c.password = "two"
@@ -163,15 +166,15 @@ func TestStagedFilesNeverOverwriteOnCreate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.placeNew(); err == nil || !strings.Contains(err.Error(), "already exists") {
-		t.Fatalf("second placeNew: %v, want ErrCredentialsExist", err)
+	if err := st.PlaceNew(); !errors.Is(err, atomicfile.ErrExist) {
+		t.Fatalf("second PlaceNew: %v, want ErrExist", err)
 	}
 	got, _ := store.read("fx")
 	if got.Secret() != "one" {
 		t.Errorf("file holds %q after a refused overwrite, want the first password", got.Secret())
 	}
 	st, _ = store.stage(c, "rotated")
-	if err := st.replace(); err != nil {
+	if err := st.Replace(); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ = store.read("fx"); got.Secret() != "two" {
