@@ -328,3 +328,86 @@ func (env *testEnv) userExists(s Service) bool {
 	}
 	return n > 0
 }
+
+// asService runs statements as s in its own schema.
+func (env *testEnv) asService(s Service, stmts ...string) {
+	env.t.Helper()
+	pw := env.password(s.Name)
+	ctx := context.Background()
+	switch env.engine {
+	case MySQL:
+		db := env.mysqlAs(env.t, s.User, pw)
+		defer db.Close()
+		conn, err := db.Conn(ctx)
+		if err != nil {
+			env.t.Fatal(err)
+		}
+		defer conn.Close()
+		for _, q := range append([]string{"USE " + mysqlIdent(s.Schema)}, stmts...) {
+			if _, err := conn.ExecContext(ctx, q); err != nil {
+				env.t.Fatalf("as %s: %s: %v", s.User, q, err)
+			}
+		}
+	case Postgres:
+		c, err := env.pgAs(s.User, pw, s.Schema)
+		if err != nil {
+			env.t.Fatal(err)
+		}
+		defer c.Close(ctx)
+		for _, q := range stmts {
+			if _, err := c.Exec(ctx, q); err != nil {
+				env.t.Fatalf("as %s: %s: %v", s.User, q, err)
+			}
+		}
+	}
+}
+
+// adminCount counts the rows of table in schema (the database of that
+// name on PostgreSQL) as the admin.
+func (env *testEnv) adminCount(schema, table string) int {
+	env.t.Helper()
+	var n int
+	switch env.engine {
+	case MySQL:
+		db := env.mysqlAs(env.t, "", "")
+		defer db.Close()
+		if err := db.QueryRow(fmt.Sprintf("SELECT COUNT(*) FROM %s.%s", mysqlIdent(schema), mysqlIdent(table))).Scan(&n); err != nil {
+			env.t.Fatal(err)
+		}
+	case Postgres:
+		c, err := env.pgAs("", "", schema)
+		if err != nil {
+			env.t.Fatal(err)
+		}
+		defer c.Close(context.Background())
+		if err := c.QueryRow(context.Background(), fmt.Sprintf("SELECT COUNT(*) FROM %s.%s", pgIdent(schema), pgIdent(table))).Scan(&n); err != nil {
+			env.t.Fatal(err)
+		}
+	}
+	return n
+}
+
+// schemaExists reports whether the schema (the database on PostgreSQL)
+// exists.
+func (env *testEnv) schemaExists(name string) bool {
+	env.t.Helper()
+	var n int
+	switch env.engine {
+	case MySQL:
+		db := env.mysqlAs(env.t, "", "")
+		defer db.Close()
+		if err := db.QueryRow("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", name).Scan(&n); err != nil {
+			env.t.Fatal(err)
+		}
+	case Postgres:
+		c, err := env.pgAs("", "", "")
+		if err != nil {
+			env.t.Fatal(err)
+		}
+		defer c.Close(context.Background())
+		if err := c.QueryRow(context.Background(), "SELECT COUNT(*) FROM pg_database WHERE datname = $1", name).Scan(&n); err != nil {
+			env.t.Fatal(err)
+		}
+	}
+	return n > 0
+}

@@ -390,7 +390,7 @@ func (e *pgEngine) planFrom(st *pgState) *Plan {
 		switch {
 		case svc == "" || current:
 		case !configured[svc]:
-			gone = append(gone, fmt.Sprintf("%s %s was created by skjold for service %s, which is no longer configured; skjold leaves it in place (drop it by hand when it is no longer needed)", kind, name, svc))
+			gone = append(gone, fmt.Sprintf("%s %s was created by skjold for service %s, which is no longer configured; skjold leaves it in place (`skjold db drop %s` removes it)", kind, name, svc, svc))
 		default:
 			gone = append(gone, fmt.Sprintf("%s %s was created by skjold for service %s, which now uses another; skjold leaves it in place, with its privileges (drop it by hand)", kind, name, svc))
 		}

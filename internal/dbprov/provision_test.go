@@ -613,3 +613,62 @@ func TestLooseCredentialsDirectoryIsRefused(t *testing.T) {
 		}
 	})
 }
+
+// A service removed from the config is dropped in two steps: first its
+// user (and on PostgreSQL the objects and privileges that would make DROP
+// ROLE fail with "objects depend on it"), keeping the data; then the data.
+// A service still configured is refused, and a second drop finds nothing.
+func TestDropRemovesAServiceKeepingThenDroppingItsData(t *testing.T) {
+	engines(t, func(t *testing.T, env *testEnv) {
+		ctx := env.ctx()
+		gone, stays := env.service("gone", 5), env.service("stays", 5)
+		c := env.cluster(gone, stays)
+		p := env.provisioner(c)
+		mustApply(t, p, ctx)
+		env.asService(gone, "CREATE TABLE keep (x int)", "INSERT INTO keep VALUES (7)")
+
+		if _, err := p.PlanDrop(ctx, gone.Name, DropOptions{KeepData: true}); !errors.Is(err, ErrStillConfigured) {
+			t.Fatalf("drop of a configured service: %v, want ErrStillConfigured", err)
+		}
+		c.Services = []Service{stays}
+		plan, err := p.PlanDrop(ctx, gone.Name, DropOptions{KeepData: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !env.userExists(gone) {
+			t.Fatal("PlanDrop changed the server")
+		}
+		if err := p.Drop(ctx, gone.Name, plan); err != nil {
+			t.Fatalf("drop --keep-data: %v\n%s", err, planText(plan))
+		}
+		if env.userExists(gone) {
+			t.Fatalf("user %s still exists after drop:\n%s", gone.User, planText(plan))
+		}
+		if _, err := os.Stat(filepath.Join(env.credDir, gone.Name+".env")); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("credentials file of the dropped service: %v, want it removed", err)
+		}
+		if got := env.adminCount(gone.Schema, "keep"); got != 1 {
+			t.Fatalf("kept data: %d rows, want 1", got)
+		}
+		if err := env.login(stays, env.password(stays.Name)); err != nil {
+			t.Fatalf("the other service cannot log in after the drop: %v", err)
+		}
+		if plan, err := p.Plan(ctx); err != nil || !plan.Empty() {
+			t.Fatalf("plan after the drop: %v\n%s", err, planText(plan))
+		}
+
+		plan, err = p.PlanDrop(ctx, gone.Name, DropOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Drop(ctx, gone.Name, plan); err != nil {
+			t.Fatalf("drop --drop-data: %v\n%s", err, planText(plan))
+		}
+		if env.schemaExists(gone.Schema) {
+			t.Fatalf("schema %s still exists after drop --drop-data", gone.Schema)
+		}
+		if _, err := p.PlanDrop(ctx, gone.Name, DropOptions{}); !errors.Is(err, ErrNothingToDrop) {
+			t.Fatalf("second drop: %v, want ErrNothingToDrop", err)
+		}
+	})
+}
