@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -78,11 +77,7 @@ func New(o Options) *Gateway {
 	p.WatchAfter = o.WatchAfter
 	hc := o.HealthClient
 	if hc == nil {
-		hc = &http.Client{Transport: &http.Transport{
-			Proxy:             nil,
-			DisableKeepAlives: true,
-			DialContext:       (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
-		}}
+		hc = health.NewClient()
 	}
 	g := &Gateway{
 		log:           o.Logger,

@@ -295,3 +295,33 @@ stopped:
 	c.Stop()
 	goleak.VerifyNone(t, before)
 }
+
+// The one probe client: a redirect comes back as the response, and every
+// probe opens a new connection.
+func TestNewClientNeitherFollowsRedirectsNorReusesConnections(t *testing.T) {
+	var conns atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/elsewhere", http.StatusFound)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	c := NewClient()
+	for range 3 {
+		resp, err := c.Get(srv.URL + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusFound {
+			t.Fatalf("status %d, want the 302 itself", resp.StatusCode)
+		}
+	}
+	if n := conns.Load(); n != 3 {
+		t.Errorf("3 probes opened %d connections, want 3", n)
+	}
+}
