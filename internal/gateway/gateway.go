@@ -213,7 +213,7 @@ func (g *Gateway) onHealth(upstreamName, addr string, st health.State) {
 }
 
 func healthSpec(h *config.HealthCheck) health.Spec {
-	ranges, _ := health.ParseStatusRanges(h.ExpectStatus)
+	ranges, _ := config.ParseStatusRanges(h.ExpectStatus)
 	return health.Spec{
 		Path:     h.Path,
 		Interval: h.Interval.D(),

@@ -127,9 +127,9 @@ func TestProbeOutcomes(t *testing.T) {
 			})
 		}, wantOK: true, wantStatus: 302},
 		{name: "status outside Expect fails", addr: func(t *testing.T) string { return serve(t, status(204)) },
-			expect: []StatusRange{{200, 200}}, wantStatus: 204, wantErr: "status 204"},
+			expect: []StatusRange{{Lo: 200, Hi: 200}}, wantStatus: 204, wantErr: "status 204"},
 		{name: "status inside Expect passes", addr: func(t *testing.T) string { return serve(t, status(503)) },
-			expect: []StatusRange{{200, 200}, {500, 503}}, wantOK: true, wantStatus: 503},
+			expect: []StatusRange{{Lo: 200, Hi: 200}, {Lo: 500, Hi: 503}}, wantOK: true, wantStatus: 503},
 		{name: "large body passes without being read to the end", addr: func(t *testing.T) string {
 			return serve(t, func(w http.ResponseWriter, r *http.Request) {
 				chunk := make([]byte, 32<<10)
