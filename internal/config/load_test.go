@@ -382,10 +382,9 @@ func TestProblemFormat(t *testing.T) {
 }
 
 func TestStatusRanges(t *testing.T) {
-	hc := &HealthCheck{ExpectStatus: []string{"200", "300-399"}}
-	got := hc.StatusRanges()
-	if !reflect.DeepEqual(got, []StatusRange{{200, 200}, {300, 399}}) {
-		t.Fatalf("StatusRanges() = %v", got)
+	got, err := ParseStatusRanges([]string{"200", "300-399"})
+	if err != nil || !reflect.DeepEqual(got, []StatusRange{{200, 200}, {300, 399}}) {
+		t.Fatalf("ParseStatusRanges() = %v, %v", got, err)
 	}
 	if got[0].Contains(201) || !got[1].Contains(302) {
 		t.Error("Contains is wrong")

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/skjold-dev/skjold/internal/config"
+	"github.com/skjold-dev/skjold/internal/health"
 )
 
 // Errors of a deploy, for errors.Is.
@@ -95,7 +96,7 @@ func New(o Options) (*Deployer, error) {
 	sum := sha256.Sum256([]byte(abs))
 	d := &Deployer{opts: o, store: store, hc: o.HealthClient, owner: hex.EncodeToString(sum[:])[:12]}
 	if d.hc == nil {
-		d.hc = newHealthClient()
+		d.hc = health.NewClient()
 	}
 	if d.opts.Who == "" {
 		d.opts.Who = whoAmI()

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -86,11 +85,7 @@ func New(o Options) *Gateway {
 	p.WatchAfter = o.WatchAfter
 	hc := o.HealthClient
 	if hc == nil {
-		hc = &http.Client{Transport: &http.Transport{
-			Proxy:             nil,
-			DisableKeepAlives: true,
-			DialContext:       (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
-		}}
+		hc = health.NewClient()
 	}
 	g := &Gateway{
 		log:           o.Logger,
@@ -254,7 +249,7 @@ func (g *Gateway) onHealth(upstreamName, addr string, st health.State) {
 }
 
 func healthSpec(h *config.HealthCheck) health.Spec {
-	ranges, _ := health.ParseStatusRanges(h.ExpectStatus)
+	ranges, _ := config.ParseStatusRanges(h.ExpectStatus)
 	return health.Spec{
 		Path:     h.Path,
 		Interval: h.Interval.D(),

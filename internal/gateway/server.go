@@ -281,9 +281,9 @@ func (g *Gateway) readRequest(c *clientConn, ls *listenerSettings) (path []byte,
 		g.reject(ex, h1.Status(err), "bad request: "+err.Error(), false)
 		return nil, false
 	}
-	path, ok = route.CleanPath(ex.Req.Path, w.pathBuf[:0])
-	if !ok {
-		c.last = g.reject(ex, 400, "bad request: the path climbs above the root or mixes dots with encoded slashes", ex.Req.KeepAlive && !ex.Req.HasBody())
+	path, err = route.CleanPath(ex.Req.Path, w.pathBuf[:0])
+	if err != nil {
+		c.last = g.reject(ex, 400, "bad request: "+err.Error(), ex.Req.KeepAlive && !ex.Req.HasBody())
 		return nil, false
 	}
 	if len(path) > 0 && &path[0] != &ex.Req.Path[0] {
