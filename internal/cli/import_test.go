@@ -35,7 +35,7 @@ func TestImportNginxReportsWarningsOnStderrAndSucceeds(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
 	}
-	want := path + ":3: gzip: not translated (Skjold does not compress)\n" +
+	want := path + ":3: gzip: changes behaviour: not translated (Skjold does not compress)\n" +
 		"1 warning: review the warnings above before serving this config\n"
 	if errOut != want {
 		t.Errorf("stderr = %q, want %q", errOut, want)
@@ -62,7 +62,7 @@ func TestImportNginxNothingToImportExitsOne(t *testing.T) {
 	if code != 1 || out != "" {
 		t.Fatalf("exit %d, stdout %q; want 1 and nothing", code, out)
 	}
-	if !strings.Contains(errOut, path+":3: location: /: no proxy_pass") || !strings.Contains(errOut, "no location with proxy_pass") {
+	if !strings.Contains(errOut, path+":3: location: changes behaviour: /: no proxy_pass") || !strings.Contains(errOut, "no location with proxy_pass") {
 		t.Errorf("stderr = %q", errOut)
 	}
 }
