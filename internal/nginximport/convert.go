@@ -85,8 +85,12 @@ func Convert(name string, src []byte, opts Options) (*config.Config, []Warning, 
 	}
 	cfg, err := c.convert(src)
 	ws := c.sortedWarnings()
-	if err == nil && !opts.AllowRerouting {
-		err = refusal(name, ws)
+	// A refusal explains more than "nothing to import" when, say, the only
+	// servers are TLS ones.
+	if (err == nil || errors.Is(err, ErrNothingToImport)) && !opts.AllowRerouting {
+		if rerr := refusal(name, ws); rerr != nil {
+			err = rerr
+		}
 	}
 	if err != nil {
 		return nil, ws, err

@@ -289,6 +289,8 @@ func reason(name string) (Severity, string) {
 		return NoEffect, "defines a zone; limit_req and limit_conn are reported where they are used"
 	case strings.HasPrefix(name, "limit_"):
 		return Behaviour, "Skjold does not rate- or connection-limit clients yet; see max_concurrent and retry_budget"
+	case name == "auth_basic_user_file":
+		return NoEffect, "the password file of auth_basic, which is reported where it is used"
 	case strings.HasPrefix(name, "auth_"), name == "satisfy":
 		return Routing, "Skjold does not do access control yet"
 	case name == "add_header", name == "more_set_headers":

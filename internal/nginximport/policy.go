@@ -185,7 +185,7 @@ func (c *converter) translateLimitExcept(d *directive) *check {
 // access changes where the requests it matches go; one that only sets
 // headers or variables changes behaviour.
 func (c *converter) translateIf(d *directive) *check {
-	cond := strings.Join(d.args, " ")
+	cond := strings.NewReplacer("( ", "(", " )", ")").Replace(strings.Join(d.args, " "))
 	var acts []string
 	for _, x := range d.block {
 		switch x.name {

@@ -72,6 +72,7 @@ func (c *converter) server(d *directive, parent settings) error {
 	set := parent
 	seen := map[string]bool{}
 	var b blockChecks
+	var try *directive // server level: for requests no location matches
 	var locations []*directive
 	listens := 0
 	for _, x := range d.block {
@@ -94,6 +95,8 @@ func (c *converter) server(d *directive, parent settings) error {
 			return c.notAllowed(x)
 		case "access_log":
 			c.warn(x, "not translated per server (Skjold has one access log, configured at the top level)")
+		case "try_files":
+			try = x
 		default:
 			if ok, err := c.check(x, &set, &b, levelServer); ok || err != nil {
 				if err != nil {
@@ -127,7 +130,25 @@ func (c *converter) server(d *directive, parent settings) error {
 			return err
 		}
 	}
+	if try != nil && !srv.prefixes["/"] {
+		return c.serverTryFiles(try, srv)
+	}
 	return nil
+}
+
+// serverTryFiles translates a server-level try_files, which nginx applies
+// to requests no location matches: ending in a named location that
+// proxies, it is a route for "/".
+func (c *converter) serverTryFiles(try *directive, srv *serverDef) error {
+	b := &locationContent{passSet: srv.set}
+	if err := c.tryFiles(try, srv, b); err != nil {
+		return err
+	}
+	if b.pass == nil {
+		return nil
+	}
+	srv.prefixes["/"] = true
+	return c.route(try, b.pass, "/", srv, b.passSet, append(srv.set.inheritedChecks(), b.local...))
 }
 
 // listen parses a listen directive into srv.listens.
