@@ -910,6 +910,8 @@ func TestParseSize(t *testing.T) {
 
 func FuzzConvert(f *testing.F) {
 	seeds, _ := filepath.Glob(filepath.Join("testdata", "*.conf"))
+	corpus, _ := filepath.Glob(filepath.Join(corpusDir, "*.conf"))
+	seeds = append(seeds, corpus...)
 	for _, p := range seeds {
 		if b, err := os.ReadFile(p); err == nil {
 			f.Add(b)
