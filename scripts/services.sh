@@ -1,5 +1,6 @@
-# Starts the database servers the tests need: a private MariaDB and a private
-# PostgreSQL on loopback, each with its own data directory under one
+# Installs nginx for the nginx-import tests and starts the database servers
+# the tests need: a private MariaDB and a private PostgreSQL on loopback,
+# each with its own data directory under one
 # temporary directory, its own free port and socket, and an admin password
 # made up for this run. Sourced by scripts/test; stops both servers and
 # removes the directory when the sourcing shell exits.
@@ -69,6 +70,10 @@ services_install() {
 		pkgs+=" postgresql"
 		services_pg_find || missing=1
 	fi
+	# nginx itself, for the importer's test that nginx -t and the importer
+	# accept the same files (run in a network namespace; no service starts).
+	pkgs+=" nginx-light"
+	[[ -x /usr/sbin/nginx ]] || command -v nginx >/dev/null 2>&1 || missing=1
 	((missing)) || return 0
 	pkgs=${pkgs# }
 	if [[ $(id -u) -ne 0 ]]; then

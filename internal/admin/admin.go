@@ -33,13 +33,15 @@ type Gateway interface {
 	Status() gateway.Status
 	Ready() bool
 	SetTargets(ctx context.Context, upstream string, sw gateway.TargetSwitch) (gateway.SwitchResult, error)
+	DropTargets(ctx context.Context, upstream string, drain time.Duration) (gateway.SwitchResult, error)
 }
 
 var _ Gateway = (*gateway.Gateway)(nil)
 
 // ReloadFunc loads the config again and applies it, returning the version
-// now in force. On error the running config keeps serving.
-type ReloadFunc func(ctx context.Context) (version string, err error)
+// now in force and its warnings. On error the running config keeps
+// serving.
+type ReloadFunc func(ctx context.Context) (gateway.ReloadReport, error)
 
 // Options configure the admin server.
 type Options struct {

@@ -59,9 +59,16 @@ func (f *fakeGateway) SetTargets(ctx context.Context, name string, sw gateway.Ta
 	}
 	res := gateway.SwitchResult{Upstream: name, Previous: []string{"127.0.0.1:9001"}, Drained: true, Took: 42 * time.Millisecond}
 	for _, m := range sw.Targets {
-		res.Targets = append(res.Targets, m.Addr)
+		res.Targets = append(res.Targets, m.Address)
 	}
 	return res, nil
+}
+
+func (f *fakeGateway) DropTargets(ctx context.Context, name string, drain time.Duration) (gateway.SwitchResult, error) {
+	if name != "fx" {
+		return gateway.SwitchResult{}, fmt.Errorf("%w %q", gateway.ErrUnknownUpstream, name)
+	}
+	return gateway.SwitchResult{Upstream: name, Origin: gateway.OriginFile, Drained: true}, nil
 }
 
 func (f *fakeGateway) switchCalls() []switchCall {
@@ -83,14 +90,16 @@ func sampleStatus() gateway.Status {
 		},
 		Upstreams: []gateway.UpstreamStatus{
 			{Name: "fx", Balance: "round_robin", Requests: 1730, Failures: 20,
-				Breaker: &gateway.BreakerStatus{State: "open", Since: loaded.Add(4 * time.Minute), Until: loaded.Add(5 * time.Minute), Reason: "5 consecutive failures", Opens: 1},
+				TargetsFrom: gateway.TargetsOrigin{Origin: gateway.OriginDeploy, Since: loaded.Add(3 * time.Minute)},
+				FileTargets: []config.Target{{Address: "127.0.0.1:9001", Weight: 1}},
+				Breaker:     &gateway.BreakerStatus{State: "open", Since: loaded.Add(4 * time.Minute), Until: loaded.Add(5 * time.Minute), Reason: "5 consecutive failures", Opens: 1},
 				Targets: []gateway.TargetStatus{
 					{TargetStats: upstream.TargetStats{Address: "127.0.0.1:9103", Weight: 1, Active: "up", Passive: "up", Requests: 1520, Failures: 3},
 						HealthCheck: &health.TargetStatus{Address: "127.0.0.1:9103", State: health.Up}},
 					{TargetStats: upstream.TargetStats{Address: "127.0.0.1:9104", Weight: 2, Active: "down", Passive: "down", DownUntil: loaded.Add(4*time.Minute + 40*time.Second), InFlight: 1, Requests: 210, Failures: 17},
 						HealthCheck: &health.TargetStatus{Address: "127.0.0.1:9104", State: health.Down, LastError: "connect: connection refused"}},
 				}},
-			{Name: "payments", Balance: "least_request", Breaker: &gateway.BreakerStatus{State: "closed"},
+			{Name: "payments", Balance: "least_request", Breaker: &gateway.BreakerStatus{State: "closed"}, TargetsFrom: gateway.TargetsOrigin{Origin: gateway.OriginFile},
 				Targets: []gateway.TargetStatus{
 					{TargetStats: upstream.TargetStats{Address: "127.0.0.1:9101", Weight: 1, Active: "unknown", Passive: "up", Requests: 88}},
 					{TargetStats: upstream.TargetStats{Address: "127.0.0.1:9102", Weight: 1, Backup: true, Active: "unknown", Passive: "up"}},
@@ -238,16 +247,16 @@ func TestReadyzFollowsGatewayReadiness(t *testing.T) {
 
 func TestReloadAppliedAnswersVersion(t *testing.T) {
 	var calls atomic.Int32
-	s, _ := start(t, Options{Reload: func(ctx context.Context) (string, error) {
+	s, _ := start(t, Options{Reload: func(ctx context.Context) (gateway.ReloadReport, error) {
 		calls.Add(1)
-		return "9c0ffee12345", nil
+		return gateway.ReloadReport{Version: "9c0ffee12345", Warnings: []string{"upstream fx: overridden"}}, nil
 	}})
 	a := call(t, s.Addr(), "POST", "/reload", "", "")
 	var res ReloadResult
 	if err := json.Unmarshal([]byte(a.body), &res); err != nil {
 		t.Fatal(err)
 	}
-	if a.status != 200 || res != (ReloadResult{Result: "applied", Version: "9c0ffee12345"}) {
+	if a.status != 200 || res.Result != "applied" || res.Version != "9c0ffee12345" || len(res.Warnings) != 1 {
 		t.Errorf("got %d %+v, want 200 applied 9c0ffee12345", a.status, res)
 	}
 	if calls.Load() != 1 {
@@ -280,7 +289,7 @@ func TestReloadRejectedAnswers422WithEveryProblem(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			s, _ := start(t, Options{Reload: func(context.Context) (string, error) { return "", tc.err }})
+			s, _ := start(t, Options{Reload: func(context.Context) (gateway.ReloadReport, error) { return gateway.ReloadReport{}, tc.err }})
 			a := call(t, s.Addr(), "POST", "/reload", "", "")
 			var res ReloadResult
 			if err := json.Unmarshal([]byte(a.body), &res); err != nil {
@@ -324,7 +333,7 @@ func TestSetTargetsSwitchesAndAnswersResult(t *testing.T) {
 		t.Fatalf("%d SetTargets calls, want 1", len(calls))
 	}
 	want := gateway.TargetSwitch{
-		Targets:       []upstream.Member{{Addr: "127.0.0.1:9002", Weight: 3}, {Addr: "10.0.0.7:9003", Weight: 1, Backup: true}},
+		Targets:       []config.Target{{Address: "127.0.0.1:9002", Weight: 3}, {Address: "10.0.0.7:9003", Weight: 1, Backup: true}},
 		WaitHealthy:   true,
 		HealthTimeout: 45 * time.Second,
 		DrainTimeout:  2 * time.Minute,
@@ -448,7 +457,7 @@ func TestWrongMethodAndUnknownPathAnswerJSON(t *testing.T) {
 	}{
 		{"POST", "/status", 405, "GET, HEAD"},
 		{"GET", "/reload", 405, "POST"},
-		{"DELETE", "/upstreams/fx/targets", 405, "PUT"},
+		{"POST", "/upstreams/fx/targets", 405, "PUT, DELETE"},
 		{"PUT", "/metrics", 405, "GET, HEAD"},
 		{"GET", "/nope", 404, ""},
 		{"GET", "/upstreams/fx", 404, ""},
@@ -465,7 +474,7 @@ func TestWrongMethodAndUnknownPathAnswerJSON(t *testing.T) {
 func TestTokenGuardsEveryEndpoint(t *testing.T) {
 	const token = "s3cret-token"
 	s, _ := start(t, Options{Token: token, Gatherer: prometheus.NewRegistry(),
-		Reload: func(context.Context) (string, error) { return "v2", nil }})
+		Reload: func(context.Context) (gateway.ReloadReport, error) { return gateway.ReloadReport{Version: "v2"}, nil }})
 	endpoints := []struct{ method, path, body string }{
 		{"GET", "/status", ""},
 		{"GET", "/healthz", ""},

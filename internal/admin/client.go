@@ -126,6 +126,25 @@ func (c *Client) SetTargets(ctx context.Context, upstream string, req TargetsReq
 	return res, nil
 }
 
+// DropTargets drops an upstream's target override: the config file's
+// targets are in force again. drain bounds the wait for requests on the
+// override's targets (zero: the gateway's 30s).
+func (c *Client) DropTargets(ctx context.Context, upstream string, drain time.Duration) (gateway.SwitchResult, error) {
+	var res gateway.SwitchResult
+	path := "/upstreams/" + url.PathEscape(upstream) + "/targets"
+	if drain > 0 {
+		path += "?drain_timeout=" + url.QueryEscape(drain.String())
+	}
+	_, body, err := c.do(ctx, http.MethodDelete, path, nil, http.StatusOK)
+	if err != nil {
+		return res, err
+	}
+	if err := json.Unmarshal(body, &res); err != nil {
+		return res, fmt.Errorf("admin API %s: DELETE %s: decoding the answer: %w", c.addr, path, err)
+	}
+	return res, nil
+}
+
 // do makes one call and returns the answer's status and body; a status not
 // in want is an *APIError.
 func (c *Client) do(ctx context.Context, method, path string, body []byte, want ...int) (int, []byte, error) {

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/skjold-dev/skjold/internal/config"
+	"github.com/skjold-dev/skjold/internal/gateway"
 )
 
 func TestClientReadsStatusOverTCPAndUnix(t *testing.T) {
@@ -34,21 +35,21 @@ func TestClientReadsStatusOverTCPAndUnix(t *testing.T) {
 func TestClientReloadReturnsRejectionAsResult(t *testing.T) {
 	var reject atomic.Bool
 	reject.Store(true)
-	s, _ := start(t, Options{Reload: func(context.Context) (string, error) {
+	s, _ := start(t, Options{Reload: func(context.Context) (gateway.ReloadReport, error) {
 		if reject.Load() {
-			return "", &config.ValidationError{Problems: []config.Problem{{File: "gw.yaml", Line: 3, Column: 5, Path: "routes", Message: "bad"}}}
+			return gateway.ReloadReport{}, &config.ValidationError{Problems: []config.Problem{{File: "gw.yaml", Line: 3, Column: 5, Path: "routes", Message: "bad"}}}
 		}
-		return "abc123", nil
+		return gateway.ReloadReport{Version: "abc123"}, nil
 	}})
 	c := NewClient(s.Addr(), "")
 	defer c.Close()
 	res, err := c.Reload(t.Context())
-	if err != nil || res != (ReloadResult{Result: ReloadRejected, Error: "gw.yaml:3:5: routes: bad"}) {
+	if err != nil || !reflect.DeepEqual(res, ReloadResult{Result: ReloadRejected, Error: "gw.yaml:3:5: routes: bad"}) {
 		t.Errorf("rejected reload: %+v, %v", res, err)
 	}
 	reject.Store(false)
 	res, err = c.Reload(t.Context())
-	if err != nil || res != (ReloadResult{Result: ReloadApplied, Version: "abc123"}) {
+	if err != nil || !reflect.DeepEqual(res, ReloadResult{Result: ReloadApplied, Version: "abc123"}) {
 		t.Errorf("applied reload: %+v, %v", res, err)
 	}
 }
@@ -57,14 +58,14 @@ func TestClientSetTargets(t *testing.T) {
 	s, fg := start(t, Options{})
 	c := NewClient(s.Addr(), "")
 	defer c.Close()
-	res, err := c.SetTargets(t.Context(), "fx", TargetsRequest{Targets: []TargetSpec{{Address: "127.0.0.1:9002", Weight: 2}}, DrainTimeout: "5s"})
+	res, err := c.SetTargets(t.Context(), "fx", TargetsRequest{Targets: []config.Target{{Address: "127.0.0.1:9002", Weight: 2}}, DrainTimeout: "5s"})
 	if err != nil || res.Upstream != "fx" || len(res.Targets) != 1 {
 		t.Fatalf("SetTargets: %+v, %v", res, err)
 	}
 	if sw := fg.switchCalls()[0].sw; sw.Targets[0].Weight != 2 || sw.DrainTimeout.String() != "5s" {
 		t.Errorf("switch sent %+v", sw)
 	}
-	_, err = c.SetTargets(t.Context(), "nope", TargetsRequest{Targets: []TargetSpec{{Address: "127.0.0.1:9002"}}})
+	_, err = c.SetTargets(t.Context(), "nope", TargetsRequest{Targets: []config.Target{{Address: "127.0.0.1:9002"}}})
 	var ae *APIError
 	if !errors.As(err, &ae) || ae.StatusCode != 404 || ae.Message != `unknown upstream "nope"` {
 		t.Errorf("unknown upstream: %v", err)

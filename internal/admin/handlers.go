@@ -24,6 +24,9 @@ type ReloadResult struct {
 	Result string `json:"result"`
 	// Version is the config version now in force, when applied.
 	Version string `json:"version,omitempty"`
+	// Warnings, when applied, are what the operator should know: above
+	// all, upstreams whose file targets a runtime override replaces.
+	Warnings []string `json:"warnings,omitempty"`
 	// Error is the full report, one problem per line, when rejected.
 	Error string `json:"error,omitempty"`
 }
@@ -55,8 +58,11 @@ func (h *handler) routes() *http.ServeMux {
 	handle := func(method, path string, fn http.HandlerFunc) {
 		mux.HandleFunc(method+" "+path, fn)
 		allow := method
-		if method == http.MethodGet {
+		switch method {
+		case http.MethodGet:
 			allow = "GET, HEAD"
+		case http.MethodDelete: // the targets path also takes PUT
+			allow = "PUT, DELETE"
 		}
 		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Allow", allow)
@@ -67,10 +73,11 @@ func (h *handler) routes() *http.ServeMux {
 	handle(http.MethodGet, "/healthz", h.healthz)
 	handle(http.MethodGet, "/readyz", h.readyz)
 	handle(http.MethodPost, "/reload", h.doReload)
-	handle(http.MethodPut, "/upstreams/{name}/targets", h.putTargets)
+	mux.HandleFunc("PUT /upstreams/{name}/targets", h.putTargets)
+	handle(http.MethodDelete, "/upstreams/{name}/targets", h.deleteTargets)
 	handle(http.MethodGet, "/metrics", h.metrics())
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "no admin endpoint "+r.URL.Path+"; see GET /status, /healthz, /readyz, /metrics, POST /reload, PUT /upstreams/{name}/targets")
+		writeError(w, http.StatusNotFound, "no admin endpoint "+r.URL.Path+"; see GET /status, /healthz, /readyz, /metrics, POST /reload, PUT and DELETE /upstreams/{name}/targets")
 	})
 	return mux
 }
@@ -101,7 +108,7 @@ func (h *handler) doReload(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotImplemented, "reload is not available: this gateway was started without a config source")
 		return
 	}
-	version, err := h.reload(r.Context())
+	rep, err := h.reload(r.Context())
 	if err != nil {
 		report := err.Error()
 		// A validation report reads best on its own: one problem per line,
@@ -113,7 +120,7 @@ func (h *handler) doReload(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusUnprocessableEntity, ReloadResult{Result: ReloadRejected, Error: report})
 		return
 	}
-	writeJSON(w, http.StatusOK, ReloadResult{Result: ReloadApplied, Version: version})
+	writeJSON(w, http.StatusOK, ReloadResult{Result: ReloadApplied, Version: rep.Version, Warnings: rep.Warnings})
 }
 
 // putTargets switches an upstream to new targets.
@@ -144,6 +151,30 @@ func (h *handler) putTargets(w http.ResponseWriter, r *http.Request) {
 			status = http.StatusConflict
 		}
 		h.log.Warn("target switch failed; nothing was switched", "upstream", name, "error", err)
+		writeError(w, status, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// deleteTargets drops an upstream's target override: the config file's
+// targets are in force again. ?drain_timeout= bounds the drain (default
+// 30s).
+func (h *handler) deleteTargets(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	drain, err := switchTimeout(r.URL.Query().Get("drain_timeout"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "drain_timeout: "+err.Error())
+		return
+	}
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(drain + writeTimeout))
+	res, err := h.gw.DropTargets(r.Context(), name, drain)
+	if err != nil {
+		status := http.StatusInternalServerError
+		if errors.Is(err, gateway.ErrUnknownUpstream) {
+			status = http.StatusNotFound
+		}
+		h.log.Warn("dropping the target override failed; nothing changed", "upstream", name, "error", err)
 		writeError(w, status, err.Error())
 		return
 	}

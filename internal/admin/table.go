@@ -51,6 +51,7 @@ func writeStatus(w *bytes.Buffer, st gateway.Status, now time.Time) {
 
 	for _, u := range st.Upstreams {
 		p.printf("\nupstream %s (%s): breaker %s\n", u.Name, u.Balance, p.breaker(u.Breaker))
+		p.printf("  targets from %s\n", p.origin(u))
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "  TARGET\tWEIGHT\tPASSIVE\tACTIVE\tIN-FLIGHT\tREQUESTS\tFAILURES\t")
 		for _, t := range u.Targets {
@@ -101,6 +102,21 @@ func (p *printer) printf(format string, args ...any) {
 }
 
 // breaker describes a breaker; when it is not closed, until when and why.
+// origin says where an upstream's targets come from, and which file
+// targets an override replaces.
+func (p *printer) origin(u gateway.UpstreamStatus) string {
+	from := u.TargetsFrom
+	if from.Origin == "" || from.Origin == gateway.OriginFile {
+		return "the config file"
+	}
+	file := make([]string, len(u.FileTargets))
+	for i, t := range u.FileTargets {
+		file[i] = t.Address
+	}
+	return fmt.Sprintf("a %s override since %s (the file's %s not in force; `skjold targets reset %s` drops it)",
+		from.Origin, p.clock(from.Since), strings.Join(file, ", "), u.Name)
+}
+
 func (p *printer) breaker(b *gateway.BreakerStatus) string {
 	if b == nil {
 		return "off"

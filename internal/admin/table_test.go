@@ -19,11 +19,13 @@ func TestWriteStatusPrintsUpstreamsTargetsAndRoutes(t *testing.T) {
 listeners: public 127.0.0.1:8080
 
 upstream fx (round_robin): breaker open until 12:05:00 (in 45s): 5 consecutive failures
+  targets from a deploy override since 12:03:00 (1m15s ago) (the file's 127.0.0.1:9001 not in force; ` + "`skjold targets reset fx`" + ` drops it)
   TARGET          WEIGHT  PASSIVE                       ACTIVE  IN-FLIGHT  REQUESTS  FAILURES
   127.0.0.1:9103  1       up                            up      0          1520      3
   127.0.0.1:9104  2       down until 12:04:40 (in 25s)  down    1          210       17        health check: connect: connection refused
 
 upstream payments (least_request): breaker closed
+  targets from the config file
   TARGET                   WEIGHT  PASSIVE  ACTIVE  IN-FLIGHT  REQUESTS  FAILURES
   127.0.0.1:9101           1       up       -       0          88        0
   127.0.0.1:9102 (backup)  1       up       -       0          0         0

@@ -10,7 +10,6 @@ import (
 
 	"github.com/skjold-dev/skjold/internal/config"
 	"github.com/skjold-dev/skjold/internal/gateway"
-	"github.com/skjold-dev/skjold/internal/upstream"
 )
 
 // maxTargetsBody bounds a PUT /upstreams/{name}/targets body; a real one is
@@ -23,9 +22,12 @@ const maxSwitchTimeout = time.Hour
 
 // TargetsRequest is the body of PUT /upstreams/{name}/targets.
 type TargetsRequest struct {
-	// Targets replace the upstream's targets. At least one, and at least
-	// one that is not a backup.
-	Targets []TargetSpec `json:"targets"`
+	// Targets replace the upstream's targets, with the config file's rules
+	// (config.CheckTargets): at least one, and at least one that is not a
+	// backup; a target's weight defaults to 1.
+	Targets []config.Target `json:"targets"`
+	// Origin records who switched: "admin" or "deploy". Default "admin".
+	Origin gateway.Origin `json:"origin,omitempty"`
 	// WaitHealthy delays the switch until every new target passes its
 	// health check. Default false.
 	WaitHealthy bool `json:"wait_healthy,omitempty"`
@@ -34,17 +36,6 @@ type TargetsRequest struct {
 	// DrainTimeout bounds the wait for requests still running on the old
 	// targets, as a Go duration. Default 30s.
 	DrainTimeout string `json:"drain_timeout,omitempty"`
-}
-
-// TargetSpec is one new target.
-type TargetSpec struct {
-	// Address is host:port. Required.
-	Address string `json:"address"`
-	// Weight for load balancing, 1..1000. Default 1.
-	Weight int `json:"weight,omitempty"`
-	// Backup targets take traffic only when no primary is healthy.
-	// Default false.
-	Backup bool `json:"backup,omitempty"`
 }
 
 // decodeTargets reads and checks a TargetsRequest, with the same rules as
@@ -66,40 +57,15 @@ func decodeTargets(r io.Reader) (gateway.TargetSwitch, error) {
 // Every problem is reported, one per line.
 func (req TargetsRequest) Switch() (gateway.TargetSwitch, error) {
 	var problems []string
-	sw := gateway.TargetSwitch{WaitHealthy: req.WaitHealthy}
-	if len(req.Targets) == 0 {
-		problems = append(problems, `targets: at least one target is required, such as {"targets":[{"address":"127.0.0.1:9102"}]}`)
+	sw := gateway.TargetSwitch{WaitHealthy: req.WaitHealthy, Targets: config.WithDefaultWeights(req.Targets)}
+	if err := config.CheckTargets(sw.Targets); err != nil {
+		problems = append(problems, err.Error())
 	}
-	seen := map[string]int{}
-	primaries := 0
-	for i, t := range req.Targets {
-		p := fmt.Sprintf("targets[%d]", i)
-		switch {
-		case t.Address == "":
-			problems = append(problems, p+".address: is required: the host:port of the target")
-		case config.ValidTargetAddress(t.Address) != nil:
-			problems = append(problems, p+".address: "+config.ValidTargetAddress(t.Address).Error())
-		default:
-			if prev, dup := seen[t.Address]; dup {
-				problems = append(problems, fmt.Sprintf("%s.address: %s is already listed as targets[%d]; raise its weight instead", p, t.Address, prev))
-			} else {
-				seen[t.Address] = i
-			}
-		}
-		w := t.Weight
-		if w == 0 {
-			w = 1
-		}
-		if w < 1 || w > 1000 {
-			problems = append(problems, fmt.Sprintf("%s.weight: must be between 1 and 1000, got %d", p, t.Weight))
-		}
-		if !t.Backup {
-			primaries++
-		}
-		sw.Targets = append(sw.Targets, upstream.Member{Addr: t.Address, Weight: w, Backup: t.Backup})
-	}
-	if len(req.Targets) > 0 && primaries == 0 {
-		problems = append(problems, "targets: every target is a backup; at least one must take traffic normally")
+	switch req.Origin {
+	case "", gateway.OriginAdmin, gateway.OriginDeploy:
+		sw.Origin = req.Origin
+	default:
+		problems = append(problems, fmt.Sprintf("origin: expected %q or %q, got %q", gateway.OriginAdmin, gateway.OriginDeploy, req.Origin))
 	}
 	var err error
 	if sw.HealthTimeout, err = switchTimeout(req.HealthTimeout); err != nil {

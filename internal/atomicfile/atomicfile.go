@@ -22,34 +22,69 @@ func WriteFile(path string, data []byte, perm fs.FileMode) error {
 	if fi, err := os.Lstat(path); err == nil && !fi.Mode().IsRegular() {
 		return fmt.Errorf("%s exists and is not a regular file", path)
 	}
-	tmp, err := stage(path, data, perm)
+	p, err := Stage(path, data, perm)
 	if err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return syncDir(filepath.Dir(path))
+	return p.Replace()
 }
 
 // WriteNew creates path with data, failing with an error that matches
 // ErrExist (errors.Is) rather than replacing a file already there. Readers
 // never see a partly written file.
 func WriteNew(path string, data []byte, perm fs.FileMode) error {
-	tmp, err := stage(path, data, perm)
+	p, err := Stage(path, data, perm)
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp)
-	if err := os.Link(tmp, path); err != nil {
+	return p.PlaceNew()
+}
+
+// Pending is a file written and synced under a temporary name beside its
+// path, not yet in place: the first half of WriteFile or WriteNew, for a
+// caller that must hold the file ready before a step it cannot undo (a
+// password set on a database server) and put it in place right after.
+// Exactly one of Replace, PlaceNew or Discard ends it.
+type Pending struct {
+	tmp  string
+	Path string // where the file goes
+}
+
+// Stage writes data (mode perm) to a temporary file beside path.
+func Stage(path string, data []byte, perm fs.FileMode) (*Pending, error) {
+	tmp, err := stage(path, data, perm)
+	if err != nil {
+		return nil, err
+	}
+	return &Pending{tmp: tmp, Path: path}, nil
+}
+
+// Replace renames the file over Path atomically: a reader sees the old
+// file or the new one, never a mix.
+func (p *Pending) Replace() error {
+	if err := os.Rename(p.tmp, p.Path); err != nil {
+		p.Discard()
+		return err
+	}
+	return syncDir(filepath.Dir(p.Path))
+}
+
+// PlaceNew links the file in at Path, failing with ErrExist rather than
+// replacing a file already there.
+func (p *Pending) PlaceNew() error {
+	defer p.Discard()
+	if err := os.Link(p.tmp, p.Path); err != nil {
 		if errors.Is(err, fs.ErrExist) {
-			return fmt.Errorf("%s: %w", path, ErrExist)
+			return fmt.Errorf("%s: %w", p.Path, ErrExist)
 		}
 		return err
 	}
-	return syncDir(filepath.Dir(path))
+	return syncDir(filepath.Dir(p.Path))
 }
+
+// Discard removes the temporary file; after Replace or PlaceNew it does
+// nothing.
+func (p *Pending) Discard() { _ = os.Remove(p.tmp) }
 
 // stage writes data to a synced temporary file beside path and returns its
 // name; the caller renames or removes it.

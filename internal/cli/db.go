@@ -18,7 +18,7 @@ type dbCmdFlags struct {
 	verbose bool
 }
 
-// newDB builds `skjold db plan|apply|rotate|audit`.
+// newDB builds `skjold db plan|apply|rotate|audit|drop`.
 func newDB(s streams) *cobra.Command {
 	f := &dbCmdFlags{}
 	cmd := &cobra.Command{
@@ -27,14 +27,15 @@ func newDB(s streams) *cobra.Command {
 		Long: "db provisions the databases section of a config: per service a schema (MySQL,\n" +
 			"MariaDB) or database (PostgreSQL), a user with a generated password that may use\n" +
 			"only it, and a connection limit. plan shows the SQL, apply runs it, rotate replaces\n" +
-			"a password, audit proves the isolation. See docs/databases.md.",
+			"a password, audit proves the isolation, drop removes a service no longer configured.\n" +
+			"See docs/databases.md.",
 		Args: cobra.NoArgs,
 	}
 	cmd.PersistentFlags().StringVarP(&f.config, "config", "c", "", "config file (required)")
 	cmd.PersistentFlags().StringVar(&f.cluster, "cluster", "", "act on this cluster only (default: every cluster)")
 	cmd.PersistentFlags().BoolVarP(&f.verbose, "verbose", "v", false, "log every statement run to stderr (passwords are never logged)")
 	_ = cmd.MarkPersistentFlagRequired("config")
-	cmd.AddCommand(newDBPlan(s, f), newDBApply(s, f), newDBRotate(s, f), newDBAudit(s, f))
+	cmd.AddCommand(newDBPlan(s, f), newDBApply(s, f), newDBRotate(s, f), newDBAudit(s, f), newDBDrop(s, f))
 	return cmd
 }
 

@@ -274,3 +274,80 @@ databases:
 		t.Errorf("rotate of an unknown service: exit %d\n%s", code, errOut)
 	}
 }
+
+// `skjold db drop` shows its plan and changes nothing until the service's
+// name is typed (or --yes), refuses a service still configured and a drop
+// that does not say what happens to the data, and removes the user while
+// keeping the data, then the data.
+func TestDBDropAsksForTheNameThenDrops(t *testing.T) {
+	for _, e := range []struct{ engine, env string }{{"mysql", "SKJOLD_TEST_MYSQL_DSN"}, {"postgres", "SKJOLD_TEST_PG_DSN"}} {
+		t.Run(e.engine, func(t *testing.T) {
+			t.Parallel()
+			dbTestServer(t, e.env)
+			cfg, creds, names := dbTestConfig(t, e.engine, e.env)
+			gone := names[0]
+			run := func(stdin string, wantCode int, args ...string) string {
+				t.Helper()
+				code, out, errOut := runDoctor(t, stdin, append(args, "-c", cfg)...)
+				if code != wantCode {
+					t.Fatalf("skjold %s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, wantCode, out, errOut)
+				}
+				return out + errOut
+			}
+			run("", 0, "db", "apply")
+			if out := run("", 1, "db", "drop", gone, "--keep-data", "--yes"); !strings.Contains(out, "still in databases.services") {
+				t.Fatalf("drop of a configured service:\n%s", out)
+			}
+
+			// The service leaves the config.
+			data, err := os.ReadFile(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var kept []string
+			for _, l := range strings.Split(string(data), "\n") {
+				if !strings.Contains(l, gone+":") {
+					kept = append(kept, l)
+				}
+			}
+			if err := os.WriteFile(cfg, []byte(strings.Join(kept, "\n")), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if out := run("", 0, "db", "plan"); !strings.Contains(out, "skjold db drop "+gone) {
+				t.Errorf("plan does not point at db drop for the removed service:\n%s", out)
+			}
+			if out := run(gone+"\n", 1, "db", "drop", gone); !strings.Contains(out, "--keep-data or --drop-data") {
+				t.Fatalf("drop without a data choice:\n%s", out)
+			}
+			for _, stdin := range []string{"", "y\n", names[1] + "\n"} {
+				out := run(stdin, 1, "db", "drop", gone, "--keep-data")
+				if !strings.Contains(out, "nothing changed") || !strings.Contains(out, "DROP") {
+					t.Fatalf("drop answered %q: no plan or no refusal:\n%s", stdin, out)
+				}
+			}
+			if _, err := os.Stat(filepath.Join(creds, gone+".env")); err != nil {
+				t.Fatalf("a refused drop touched the credentials file: %v", err)
+			}
+			if out := run("", 0, "db", "plan"); !strings.Contains(out, "role "+gone) && !strings.Contains(out, "user "+gone) {
+				t.Fatalf("a refused drop removed the user:\n%s", out)
+			}
+
+			out := run(gone+"\n", 0, "db", "drop", gone, "--keep-data")
+			if !strings.Contains(out, gone+": dropped") || !strings.Contains(out, "keeps the data") {
+				t.Fatalf("drop --keep-data:\n%s", out)
+			}
+			if _, err := os.Stat(filepath.Join(creds, gone+".env")); !os.IsNotExist(err) {
+				t.Errorf("credentials file after drop: %v", err)
+			}
+			if out := run("", 0, "db", "drop", gone, "--drop-data", "--yes"); !strings.Contains(out, "all its data") {
+				t.Fatalf("drop --drop-data:\n%s", out)
+			}
+			if out := run("", 1, "db", "drop", gone, "--drop-data", "--yes"); !strings.Contains(out, "nothing skjold created") {
+				t.Fatalf("second drop:\n%s", out)
+			}
+			if out := run("", 0, "db", "plan"); strings.Contains(out, gone) {
+				t.Errorf("plan still mentions the dropped service:\n%s", out)
+			}
+		})
+	}
+}

@@ -34,6 +34,7 @@ func newImport(s streams) *cobra.Command {
 // newImportNginx builds `skjold import nginx FILE`.
 func newImportNginx(s streams) *cobra.Command {
 	var output string
+	var opts nginximport.Options
 	cmd := &cobra.Command{
 		Use:   "nginx FILE",
 		Short: "Translate an nginx reverse-proxy configuration into Skjold YAML",
@@ -42,8 +43,12 @@ func newImportNginx(s streams) *cobra.Command {
 			"config as YAML to stdout, or to the file given with -o. nginx defaults that\n" +
 			"differ from Skjold's are written out, so the routes behave as they did.\n\n" +
 			"Every directive that cannot be translated faithfully is reported on stderr as\n" +
-			"file:line: directive: message; the exit status is still 0. An invalid nginx\n" +
-			"configuration exits 1 with the line of the problem.",
+			"file:line: directive: severity: message. A translation that changes who gets\n" +
+			"what (a location whose requests would now reach another route, a lost access,\n" +
+			"method or password check, a TLS listener) is refused with exit status 1 unless\n" +
+			"--allow-rerouting is given; other warnings leave the exit status 0. An invalid\n" +
+			"nginx configuration exits 1 with the line of the problem. include directives\n" +
+			"are followed, relative paths from the directory of FILE, as nginx does.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
@@ -53,12 +58,21 @@ func newImportNginx(s streams) *cobra.Command {
 			}
 			if name == "-" {
 				name = "stdin"
+				// nginx resolves relative includes against its
+				// configuration directory; for stdin that is here.
+				if opts.IncludeDir == "" {
+					opts.IncludeDir = "."
+				}
+			} else {
+				opts.File = name
 			}
-			cfg, warnings, err := nginximport.Convert(name, src)
+			cfg, warnings, err := nginximport.Convert(name, src, opts)
+			for _, line := range nginximport.Report(warnings) {
+				fmt.Fprintln(s.err, line)
+			}
 			nwarn := 0
 			for _, w := range warnings {
-				fmt.Fprintln(s.err, w)
-				if !w.Note {
+				if w.Severity > nginximport.NoEffect {
 					nwarn++
 				}
 			}
@@ -88,6 +102,8 @@ func newImportNginx(s streams) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "", "write the YAML to this file instead of stdout")
+	cmd.Flags().StringVar(&opts.IncludeDir, "include-dir", "", "resolve relative include paths from this directory (nginx's configuration directory; default: the directory of FILE)")
+	cmd.Flags().BoolVar(&opts.AllowRerouting, "allow-rerouting", false, "import even where requests would reach another route than in nginx or pass a check nginx made (each place is still reported)")
 	return cmd
 }
 

@@ -35,7 +35,7 @@ func TestImportNginxReportsWarningsOnStderrAndSucceeds(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
 	}
-	want := path + ":3: gzip: not translated (Skjold does not compress)\n" +
+	want := path + ":3: gzip: changes behaviour: not translated (Skjold does not compress)\n" +
 		"1 warning: review the warnings above before serving this config\n"
 	if errOut != want {
 		t.Errorf("stderr = %q, want %q", errOut, want)
@@ -62,7 +62,7 @@ func TestImportNginxNothingToImportExitsOne(t *testing.T) {
 	if code != 1 || out != "" {
 		t.Fatalf("exit %d, stdout %q; want 1 and nothing", code, out)
 	}
-	if !strings.Contains(errOut, path+":3: location: /: no proxy_pass") || !strings.Contains(errOut, "no location with proxy_pass") {
+	if !strings.Contains(errOut, path+":3: location: changes behaviour: /: no proxy_pass") || !strings.Contains(errOut, "no location with proxy_pass") {
 		t.Errorf("stderr = %q", errOut)
 	}
 }
@@ -99,5 +99,43 @@ func TestImportNginxMissingFileExitsOne(t *testing.T) {
 	code, _, errOut := runCLI(t, "import", "nginx", filepath.Join(t.TempDir(), "absent.conf"))
 	if code != 1 || !strings.Contains(errOut, "no such file") {
 		t.Errorf("exit %d, stderr %q", code, errOut)
+	}
+}
+
+func TestImportNginxRefusesReroutingUnlessAllowed(t *testing.T) {
+	path := writeFile(t, "nginx.conf", "server {\nlisten 80;\nlocation / { proxy_pass http://127.0.0.1:9000; }\nlocation /logs/ { deny all; }\n}\n")
+	code, out, errOut := runCLI(t, "import", "nginx", path)
+	if code != 1 || out != "" {
+		t.Fatalf("exit %d, stdout %q; want 1 and nothing", code, out)
+	}
+	for _, want := range []string{
+		path + `:4: location: changes who gets what: /logs/: nginx refuses every request with 403 (deny all); not imported, so requests for /logs/ will match route "/" → upstream 127_0_0_1_9000`,
+		"import refused", path + ":4 location", "--allow-rerouting",
+	} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut)
+		}
+	}
+	code, out, errOut = runCLI(t, "import", "nginx", "--allow-rerouting", path)
+	if code != 0 || !strings.Contains(errOut, "changes who gets what") {
+		t.Fatalf("with --allow-rerouting: exit %d, stderr %q", code, errOut)
+	}
+	if _, err := config.Parse("stdout", []byte(out)); err != nil {
+		t.Errorf("output does not load: %v", err)
+	}
+}
+
+func TestImportNginxFollowsIncludesNextToTheFile(t *testing.T) {
+	path := writeFile(t, "nginx.conf", "server {\nlisten 80;\nlocation / { proxy_pass http://127.0.0.1:9000; include timeouts.conf; }\n}\n")
+	if err := os.WriteFile(filepath.Join(filepath.Dir(path), "timeouts.conf"), []byte("proxy_read_timeout 7s;\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI(t, "import", "nginx", path)
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	cfg, err := config.Parse("stdout", []byte(out))
+	if err != nil || cfg.Routes[0].Timeouts.Response.D().String() != "7s" {
+		t.Errorf("err %v; routes %+v", err, cfg.Routes)
 	}
 }

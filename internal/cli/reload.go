@@ -40,6 +40,9 @@ func newReload(s streams) *cobra.Command {
 				return withCode(1, nil)
 			}
 			fmt.Fprintf(s.out, "reloaded: version %s\n", res.Version)
+			for _, w := range res.Warnings {
+				fmt.Fprintln(s.err, "warning:", w)
+			}
 			return nil
 		},
 	}

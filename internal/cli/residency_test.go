@@ -94,7 +94,7 @@ func TestReloadRejectsRouteSendingPersonalDataOutsideThePolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 	g := gateway.New(gateway.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err := g.Apply(cfg); err != nil {
+	if _, err := g.Apply(cfg); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(path, []byte(residencyConfig("{provider: aws, region: us-east-1}", "")), 0o600); err != nil {

@@ -65,22 +65,26 @@ func runGateway(ctx context.Context, s streams, src config.Source, cfg *config.C
 	defer closeLog()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	g := gateway.New(gateway.Options{Logger: logger, AccessLog: accessLog, Registerer: reg})
-	if err := g.Apply(cfg); err != nil {
+	g := gateway.New(gateway.Options{Logger: logger, AccessLog: accessLog, Registerer: reg, StateDir: cfg.GatewayStateDir()})
+	if _, err := g.Apply(cfg); err != nil {
 		return withCode(1, err)
 	}
-	// Services deployed with `skjold deploy` go on serving the release the
-	// last deploy switched to, not the targets written in the file.
-	if err := deploy.RestoreTargets(ctx, cfg, g, logger); err != nil {
-		logger.Warn("some deployed services keep their config targets", "err", err)
+	// The gateway restores its saved target overrides itself. A state
+	// directory without that file is a first start (or one from before the
+	// gateway saved them): services deployed with `skjold deploy` go on
+	// serving the release the last deploy switched to, as their deploy
+	// state records it; the switch saves it from then on.
+	if !g.SavedOverrides() {
+		if err := deploy.RestoreTargets(ctx, cfg, g, logger); err != nil {
+			logger.Warn("some deployed services keep their config targets", "err", err)
+		}
 	}
-	reload := func(ctx context.Context) (string, error) {
-		v, err := g.Reload(ctx, src)
+	reload := func(ctx context.Context) (gateway.ReloadReport, error) {
+		rep, err := g.Reload(ctx, src)
 		if err != nil {
 			logger.Error("config reload rejected", "source", src.String(), "err", err)
-			return "", err
 		}
-		return v, nil
+		return rep, err
 	}
 	token, err := cfg.Admin.ResolvedToken()
 	if err != nil {

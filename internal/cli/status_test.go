@@ -24,6 +24,9 @@ func (g stubGateway) Ready() bool            { return true }
 func (g stubGateway) SetTargets(context.Context, string, gateway.TargetSwitch) (gateway.SwitchResult, error) {
 	return gateway.SwitchResult{}, gateway.ErrUnknownUpstream
 }
+func (g stubGateway) DropTargets(context.Context, string, time.Duration) (gateway.SwitchResult, error) {
+	return gateway.SwitchResult{}, gateway.ErrUnknownUpstream
+}
 
 func stubStatus(loaded time.Time) gateway.Status {
 	return gateway.Status{
@@ -171,7 +174,9 @@ func TestStatusReportsMissingConfigAndTokenFile(t *testing.T) {
 
 func TestReloadPrintsVersion(t *testing.T) {
 	t.Setenv(adminTokenEnv, "")
-	addr := startAdmin(t, "127.0.0.1:0", "", func(context.Context) (string, error) { return "9c0ffee12345", nil })
+	addr := startAdmin(t, "127.0.0.1:0", "", func(context.Context) (gateway.ReloadReport, error) {
+		return gateway.ReloadReport{Version: "9c0ffee12345"}, nil
+	})
 	code, out, errOut := runCLI(t, "reload", "--admin", addr)
 	if code != 0 || out != "reloaded: version 9c0ffee12345\n" || errOut != "" {
 		t.Errorf("exit %d, stdout %q, stderr %q", code, out, errOut)
@@ -184,7 +189,7 @@ func TestReloadRejectedPrintsReportAndExits1(t *testing.T) {
 		{File: "gw.yaml", Line: 4, Column: 7, Path: "upstreams.fx.targets[0].address", Message: "expected host:port"},
 		{File: "gw.yaml", Line: 9, Column: 3, Path: "routes[0].upstream", Message: `unknown upstream "fxx"`},
 	}}
-	addr := startAdmin(t, "127.0.0.1:0", "", func(context.Context) (string, error) { return "", ve })
+	addr := startAdmin(t, "127.0.0.1:0", "", func(context.Context) (gateway.ReloadReport, error) { return gateway.ReloadReport{}, ve })
 	cfg := writeFile(t, "gw.yaml", "admin:\n  listen: "+addr+"\n")
 	code, out, errOut := runCLI(t, "reload", "-c", cfg)
 	want := "reload rejected; the running config keeps serving:\n" +

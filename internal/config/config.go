@@ -17,6 +17,11 @@ type Config struct {
 	ShutdownGrace Duration `yaml:"shutdown_grace,omitempty"`
 	// AccessLog configures the JSON access log.
 	AccessLog AccessLog `yaml:"access_log,omitempty"`
+	// StateDir is where the gateway keeps what must survive a restart: the
+	// target overrides set through the admin API or by a deploy
+	// (targets.json). A relative path is taken from the config file's
+	// directory. Default /var/lib/skjold/gateway.
+	StateDir string `yaml:"state_dir,omitempty"`
 	// Upstreams are the pools of targets routes forward to, keyed by name.
 	Upstreams map[string]*Upstream `yaml:"upstreams,omitempty"`
 	// Routes match requests to upstreams. The most specific match wins:
@@ -142,15 +147,17 @@ type Upstream struct {
 	TLS *UpstreamTLS `yaml:"tls,omitempty"`
 }
 
-// Target is one backend server.
+// Target is one backend server. The same type carries targets from the
+// config file, the admin API, a deploy and the saved overrides to the
+// running upstream; CheckTargets holds its rules.
 type Target struct {
 	// Address is host:port. Required.
-	Address string `yaml:"address,omitempty"`
+	Address string `yaml:"address,omitempty" json:"address"`
 	// Weight for load balancing, 1..1000. Default 1.
-	Weight int `yaml:"weight,omitempty"`
+	Weight int `yaml:"weight,omitempty" json:"weight,omitempty"`
 	// Backup targets receive traffic only when no primary target is healthy.
 	// Default false.
-	Backup bool `yaml:"backup,omitempty"`
+	Backup bool `yaml:"backup,omitempty" json:"backup,omitempty"`
 }
 
 // Keepalive configures a per-target pool of idle upstream connections.
@@ -261,6 +268,14 @@ type Route struct {
 	Listeners []string `yaml:"listeners,omitempty"`
 	// DataClasses the route carries (for the residency policy).
 	DataClasses []string `yaml:"data_classes,omitempty"`
+	// Upgrades are the protocols (Upgrade header names, such as websocket)
+	// a client may switch this route's connections to; Parse lower-cases
+	// them. A request asking for any other upgrade (h2c, say) is forwarded
+	// as a plain request, without its Upgrade header, and a backend that
+	// switches protocols on it anyway gets a 502: a tunnel would let the
+	// client talk to the backend past routing. An empty list allows none.
+	// Default [websocket].
+	Upgrades []string `yaml:"upgrades,omitempty"`
 	// Line is where the route starts in its file, for messages; set by
 	// Parse.
 	Line int `yaml:"-"`
@@ -335,6 +350,10 @@ const (
 	RetryOnHTTP504 = "http_504"
 	RetryOnHTTP429 = "http_429"
 )
+
+// UpgradeWebSocket is the WebSocket protocol's Upgrade name (RFC 6455),
+// the one upgrade routes allow by default.
+const UpgradeWebSocket = "websocket"
 
 // Default values, in one place. docs/config.md lists the same.
 const (

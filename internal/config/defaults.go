@@ -89,6 +89,7 @@ func applyDefaults(c *Config, r *report) {
 	f.str("admin.listen", &c.Admin.Listen, DefaultAdminListen)
 	ptr(&c.AccessLog.Enabled, true)
 	f.str("access_log.path", &c.AccessLog.Path, "stdout")
+	f.str("state_dir", &c.StateDir, DefaultGatewayStateDir)
 
 	for _, name := range sortedKeys(c.Upstreams) {
 		u := c.Upstreams[name]
@@ -190,6 +191,13 @@ func routeDefaults(f filler, c *Config) {
 			breakerDefaults(f, p+".breaker", rt.Breaker)
 		}
 		ptr(&rt.MaxBodyBytes, ByteSize(DefaultMaxBodyBytes))
+		// An explicit empty list is meaningful here: no upgrades at all.
+		if rt.Upgrades == nil && !f.r.isGiven(p+".upgrades") {
+			rt.Upgrades = []string{UpgradeWebSocket}
+		}
+		for j, u := range rt.Upgrades {
+			rt.Upgrades[j] = strings.ToLower(u)
+		}
 	}
 }
 

@@ -196,6 +196,7 @@ func TestEveryDefaultIsApplied(t *testing.T) {
 		{"route.retry.buffer_bytes", int64(*r.Retry.BufferBytes), int64(DefaultRetryBufferBytes)},
 		{"route.max_body_bytes", int64(*r.MaxBodyBytes), int64(DefaultMaxBodyBytes)},
 		{"route.breaker.open_for", r.Breaker.OpenFor.D(), DefaultOpenFor},
+		{"route.upgrades", r.Upgrades, []string{UpgradeWebSocket}},
 	} {
 		if !reflect.DeepEqual(check.got, check.want) {
 			t.Errorf("%s = %v, want %v", check.name, check.got, check.want)
@@ -225,6 +226,21 @@ func TestExplicitZeroKeepsItsMeaningWhereZeroIsAllowed(t *testing.T) {
 	if *c.AccessLog.Enabled || *u.Keepalive.Idle != 0 || *u.PassiveHealth.MaxFails != 0 || *c.Routes[0].MaxBodyBytes != 0 {
 		t.Errorf("explicit zeros replaced by defaults: enabled %v idle %d max_fails %d max_body_bytes %d",
 			*c.AccessLog.Enabled, *u.Keepalive.Idle, *u.PassiveHealth.MaxFails, *c.Routes[0].MaxBodyBytes)
+	}
+}
+
+func TestEmptyUpgradesAllowsNoneAndNamesAreLowerCased(t *testing.T) {
+	c, err := Parse("t.yaml", []byte(doc(
+		"routes:\n  - upstream: fx\n    match: {path_prefix: /a}\n    upgrades: []\n"+
+			"  - upstream: fx\n    match: {path_prefix: /b}\n    upgrades: [WebSocket, h2c]\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Routes[0].Upgrades; len(got) != 0 {
+		t.Errorf("upgrades: [] gave %v, want none", got)
+	}
+	if got := c.Routes[1].Upgrades; !reflect.DeepEqual(got, []string{"websocket", "h2c"}) {
+		t.Errorf("upgrades = %v, want [websocket h2c]", got)
 	}
 }
 
@@ -373,10 +389,9 @@ func TestProblemFormat(t *testing.T) {
 }
 
 func TestStatusRanges(t *testing.T) {
-	hc := &HealthCheck{ExpectStatus: []string{"200", "300-399"}}
-	got := hc.StatusRanges()
-	if !reflect.DeepEqual(got, []StatusRange{{200, 200}, {300, 399}}) {
-		t.Fatalf("StatusRanges() = %v", got)
+	got, err := ParseStatusRanges([]string{"200", "300-399"})
+	if err != nil || !reflect.DeepEqual(got, []StatusRange{{200, 200}, {300, 399}}) {
+		t.Fatalf("ParseStatusRanges() = %v, %v", got, err)
 	}
 	if got[0].Contains(201) || !got[1].Contains(302) {
 		t.Error("Contains is wrong")

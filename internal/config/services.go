@@ -152,6 +152,7 @@ const (
 	DefaultMaxErrorRatio        = 0.05
 	DefaultWatchMinRequests     = 20
 	DefaultStateRoot            = "/var/lib/skjold/deploy"
+	DefaultGatewayStateDir      = "/var/lib/skjold/gateway"
 )
 
 // ServiceStateDir returns the state directory of the named service: its
@@ -177,6 +178,10 @@ func (c *Config) ServiceDir(name string) string {
 	}
 	return c.relative(s.Dir)
 }
+
+// GatewayStateDir returns the gateway's state directory: state_dir, taken
+// from the config file's directory when relative.
+func (c *Config) GatewayStateDir() string { return c.relative(c.StateDir) }
 
 func (c *Config) relative(p string) string {
 	if filepath.IsAbs(p) || c.Source == "" {

@@ -231,34 +231,13 @@ func ValidHostName(h string) bool {
 func (v validator) upstream(p, name string, u *Upstream) {
 	v.name(p, "upstream", name)
 	v.upstreamTLS(p, u)
-	if len(u.Targets) == 0 {
-		v.problemf(p+".targets", "at least one target is required, such as targets: [{address: 127.0.0.1:9101}]")
-	}
-	seen := map[string]string{}
-	primaries := 0
+	ts := make([]Target, len(u.Targets))
 	for i, t := range u.Targets {
-		tp := indexPath(p+".targets", i)
-		switch {
-		case t.Address == "":
-			v.problemf(tp+".address", "is required: the host:port of the target")
-		case checkHostPort(t.Address, 1) != "":
-			v.problemf(tp+".address", "%s", checkHostPort(t.Address, 1))
-		default:
-			if prev, dup := seen[t.Address]; dup {
-				v.problemf(tp+".address", "%s is already listed as %s (line %d); raise its weight instead", t.Address, prev, v.r.lineOf(prev))
-			} else {
-				seen[t.Address] = tp
-			}
-		}
-		if t.Weight < 1 || t.Weight > 1000 {
-			v.problemf(tp+".weight", "must be between 1 and 1000, got %d", t.Weight)
-		}
-		if !t.Backup {
-			primaries++
-		}
+		ts[i] = *t
 	}
-	if len(u.Targets) > 0 && primaries == 0 {
-		v.problemf(p+".targets", "every target is a backup; at least one must take traffic normally")
+	for _, tp := range targetProblems(ts) {
+		first := indexPath(p+".targets", tp.Dup)
+		v.problemf(tp.path(p+".targets"), "%s", tp.Message(fmt.Sprintf("%s (line %d)", first, v.r.lineOf(first))))
 	}
 	if u.Balance != RoundRobin && u.Balance != LeastRequest {
 		v.problemf(p+".balance", "expected %s or %s, got %q", RoundRobin, LeastRequest, u.Balance)
@@ -384,6 +363,11 @@ func (v validator) route(p string, rt *Route) {
 	for i, l := range rt.Listeners {
 		if _, ok := v.c.Listeners[l]; !ok {
 			v.problemf(indexPath(p+".listeners", i), "listener %q is not defined; %s", l, defined("listeners", l, sortedKeys(v.c.Listeners)))
+		}
+	}
+	for i, up := range rt.Upgrades {
+		if up == "" || strings.ContainsFunc(up, func(r rune) bool { return !isTokenChar(r) }) {
+			v.problemf(indexPath(p+".upgrades", i), "expected a protocol name as the Upgrade header gives it, such as %s, got %q", UpgradeWebSocket, up)
 		}
 	}
 	for i, dc := range rt.DataClasses {

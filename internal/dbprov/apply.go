@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/skjold-dev/skjold/internal/atomicfile"
 )
 
 // ApplyOptions change what Apply does.
@@ -89,7 +91,7 @@ func (p *Provisioner) applyChange(ctx context.Context, e engine, c Change, opts 
 	}
 	var password string
 	var creds *Credentials
-	var file *staged
+	var file *atomicfile.Pending
 	if c.CreatesUser {
 		s, ok := p.cluster.service(c.Service)
 		if !ok {
@@ -104,7 +106,7 @@ func (p *Provisioner) applyChange(ctx context.Context, e engine, c Change, opts 
 			if file, err = p.creds.stage(creds, "issued"); err != nil {
 				return nil, fail(err)
 			}
-			defer file.discard()
+			defer file.Discard()
 		}
 	}
 	var issued *Issued
@@ -120,11 +122,14 @@ func (p *Provisioner) applyChange(ctx context.Context, e engine, c Change, opts 
 			issued.Credentials = creds
 			continue
 		}
-		if err := file.placeNew(); err != nil {
+		if err := file.PlaceNew(); err != nil {
+			if errors.Is(err, atomicfile.ErrExist) {
+				err = fmt.Errorf("%w: %w", ErrCredentialsExist, err)
+			}
 			return nil, fail(fmt.Errorf("user created, but its credentials file could not be written (%w); `skjold db rotate %s` issues a new password", err, c.Service))
 		}
-		issued.Path = file.final
-		p.log.Info("credentials written", "service", c.Service, "path", file.final)
+		issued.Path = file.Path
+		p.log.Info("credentials written", "service", c.Service, "path", file.Path)
 	}
 	return issued, nil
 }
@@ -184,12 +189,12 @@ func (p *Provisioner) Rotate(ctx context.Context, service string, opts RotateOpt
 	if err != nil {
 		return nil, err
 	}
-	var file *staged
+	var file *atomicfile.Pending
 	if !opts.ShowSecrets {
 		if file, err = p.creds.stage(creds, "rotated"); err != nil {
 			return nil, fmt.Errorf("cluster %s: service %s: %w", p.cluster.Name, service, err)
 		}
-		defer file.discard()
+		defer file.Discard()
 	}
 	if err := e.exec(ctx, e.setPassword(s), password); err != nil {
 		return nil, fmt.Errorf("cluster %s: service %s: %w", p.cluster.Name, service, err)
@@ -198,11 +203,11 @@ func (p *Provisioner) Rotate(ctx context.Context, service string, opts RotateOpt
 		p.log.Info("password rotated", "service", service)
 		return &Issued{Service: service, Credentials: creds}, nil
 	}
-	if err := file.replace(); err != nil {
+	if err := file.Replace(); err != nil {
 		// The old password no longer works and the new one is lost: say so
 		// plainly, the service will fail on its next connection.
 		return nil, errors.Join(fmt.Errorf("cluster %s: service %s: the password was changed but the new credentials file could not be written; run skjold db rotate %s again", p.cluster.Name, service, service), err)
 	}
-	p.log.Info("password rotated", "service", service, "path", file.final)
-	return &Issued{Service: service, Path: file.final}, nil
+	p.log.Info("password rotated", "service", service, "path", file.Path)
+	return &Issued{Service: service, Path: file.Path}, nil
 }

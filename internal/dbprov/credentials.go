@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/skjold-dev/skjold/internal/atomicfile"
 )
 
 // Credentials are what a service needs to log in to its database. They
@@ -164,74 +166,48 @@ func (s credentialStore) read(service string) (*Credentials, error) {
 	return c, nil
 }
 
-// staged is a credentials file written under a temporary name, not yet
-// in place.
-type staged struct {
-	tmp, final string
+// ErrLooseDirectory means the credentials directory may be written by
+// users other than its owner, who could then replace a service's
+// credentials; apply and rotate refuse it, as ssh refuses a key file
+// others may read.
+var ErrLooseDirectory = errors.New("credentials directory is writable by others")
+
+// checkDir refuses a credentials directory that group or others may write
+// to. A directory that does not exist yet is fine: stage creates it 0700.
+func (s credentialStore) checkDir() error {
+	fi, err := os.Stat(s.dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("credentials directory: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("credentials directory %s is not a directory", s.dir)
+	}
+	if m := fi.Mode().Perm(); m&0o022 != 0 {
+		return fmt.Errorf("%s has mode %04o: %w; anyone who can write there can replace a service's credentials (chmod 700 %s)", s.dir, m, ErrLooseDirectory, s.dir)
+	}
+	return nil
 }
 
 // stage writes c to a temporary file (mode 0600) beside its final path,
-// creating the directory with mode 0700 if needed.
-func (s credentialStore) stage(c *Credentials, how string) (*staged, error) {
+// creating the directory with mode 0700 if needed. The caller puts it in
+// place (PlaceNew for a new user, Replace for a rotation) once the server
+// has the password, so a failure never strands a password nobody knows.
+func (s credentialStore) stage(c *Credentials, how string) (*atomicfile.Pending, error) {
 	if s.dir == "" {
 		return nil, fmt.Errorf("no credentials directory is configured (databases.credentials_dir)")
 	}
 	if err := os.MkdirAll(s.dir, 0o700); err != nil {
 		return nil, fmt.Errorf("credentials directory: %w", err)
 	}
-	f, err := os.CreateTemp(s.dir, "."+c.Service+".*.tmp") // mode 0600
+	if err := s.checkDir(); err != nil {
+		return nil, err
+	}
+	f, err := atomicfile.Stage(s.path(c.Service), c.WriteEnv(s.now(), how), 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("credentials: %w", err)
 	}
-	st := &staged{tmp: f.Name(), final: s.path(c.Service)}
-	_, err = f.Write(c.WriteEnv(s.now(), how))
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		st.discard()
-		return nil, fmt.Errorf("credentials: write %s: %w", st.tmp, err)
-	}
-	return st, nil
-}
-
-// placeNew moves the staged file into place, failing with
-// ErrCredentialsExist rather than replacing a file already there.
-func (st *staged) placeNew() error {
-	if err := os.Link(st.tmp, st.final); err != nil {
-		st.discard()
-		if errors.Is(err, fs.ErrExist) {
-			return fmt.Errorf("%s: %w", st.final, ErrCredentialsExist)
-		}
-		return fmt.Errorf("credentials: %w", err)
-	}
-	st.discard()
-	return syncDir(filepath.Dir(st.final))
-}
-
-// replace moves the staged file over the current one atomically: a reader
-// sees the old file or the new one, never a mix.
-func (st *staged) replace() error {
-	if err := os.Rename(st.tmp, st.final); err != nil {
-		st.discard()
-		return fmt.Errorf("credentials: %w", err)
-	}
-	return syncDir(filepath.Dir(st.final))
-}
-
-func (st *staged) discard() { _ = os.Remove(st.tmp) }
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("credentials: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("credentials: sync %s: %w", dir, err)
-	}
-	return nil
+	return f, nil
 }

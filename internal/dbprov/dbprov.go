@@ -175,6 +175,10 @@ type engine interface {
 	// serviceDSN is how s logs in with password: what its credentials
 	// file holds.
 	serviceDSN(s Service, password string) (Endpoint, error)
+	// planDrop works out how to remove what skjold created for a service
+	// that is no longer configured (ErrNothingToDrop when there is
+	// nothing), keeping its data when keepData.
+	planDrop(ctx context.Context, service string, keepData bool) (*Plan, error)
 	// audit probes every pair of services and reads the catalogs.
 	audit(ctx context.Context, passwords map[string]string) (*AuditReport, error)
 	close()

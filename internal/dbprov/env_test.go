@@ -51,6 +51,16 @@ type testEnv struct {
 	prefix  string
 	log     *syncBuffer
 	credDir string
+	// exact are names without the test's prefix (an SQL keyword, say) that
+	// dropAll removes too.
+	exact []string
+}
+
+// unprefixed declares a service named name exactly, for names the prefix
+// would change (an SQL keyword); dropAll removes its objects too.
+func (env *testEnv) unprefixed(name string, limit int) Service {
+	env.exact = append(env.exact, name)
+	return Service{Name: name, Schema: name, User: name, ConnectionLimit: limit}
 }
 
 // engines runs fn once per engine (or only on the ones named), in
@@ -167,9 +177,17 @@ func (env *testEnv) pgAs(user, password, db string) (*pgx.Conn, error) {
 
 // dropAll removes every schema, database, user and role the test made.
 func (env *testEnv) dropAll() {
+	env.drop(env.prefix + "%")
+	for _, name := range env.exact {
+		env.drop(name)
+	}
+}
+
+// drop removes every schema, database, user and role whose name is LIKE
+// like.
+func (env *testEnv) drop(like string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	like := env.prefix + "%"
 	switch env.engine {
 	case MySQL:
 		db := env.mysqlAs(env.t, "", "")
@@ -285,4 +303,111 @@ func planText(p *Plan) string {
 	var b strings.Builder
 	_ = p.WriteText(&b)
 	return b.String()
+}
+
+// userExists reports whether s's user exists on the server.
+func (env *testEnv) userExists(s Service) bool {
+	env.t.Helper()
+	var n int
+	switch env.engine {
+	case MySQL:
+		db := env.mysqlAs(env.t, "", "")
+		defer db.Close()
+		if err := db.QueryRow("SELECT COUNT(*) FROM mysql.user WHERE User = ?", s.User).Scan(&n); err != nil {
+			env.t.Fatal(err)
+		}
+	case Postgres:
+		c, err := env.pgAs("", "", "")
+		if err != nil {
+			env.t.Fatal(err)
+		}
+		defer c.Close(context.Background())
+		if err := c.QueryRow(context.Background(), "SELECT COUNT(*) FROM pg_roles WHERE rolname = $1", s.User).Scan(&n); err != nil {
+			env.t.Fatal(err)
+		}
+	}
+	return n > 0
+}
+
+// asService runs statements as s in its own schema.
+func (env *testEnv) asService(s Service, stmts ...string) {
+	env.t.Helper()
+	pw := env.password(s.Name)
+	ctx := context.Background()
+	switch env.engine {
+	case MySQL:
+		db := env.mysqlAs(env.t, s.User, pw)
+		defer db.Close()
+		conn, err := db.Conn(ctx)
+		if err != nil {
+			env.t.Fatal(err)
+		}
+		defer conn.Close()
+		for _, q := range append([]string{"USE " + mysqlIdent(s.Schema)}, stmts...) {
+			if _, err := conn.ExecContext(ctx, q); err != nil {
+				env.t.Fatalf("as %s: %s: %v", s.User, q, err)
+			}
+		}
+	case Postgres:
+		c, err := env.pgAs(s.User, pw, s.Schema)
+		if err != nil {
+			env.t.Fatal(err)
+		}
+		defer c.Close(ctx)
+		for _, q := range stmts {
+			if _, err := c.Exec(ctx, q); err != nil {
+				env.t.Fatalf("as %s: %s: %v", s.User, q, err)
+			}
+		}
+	}
+}
+
+// adminCount counts the rows of table in schema (the database of that
+// name on PostgreSQL) as the admin.
+func (env *testEnv) adminCount(schema, table string) int {
+	env.t.Helper()
+	var n int
+	switch env.engine {
+	case MySQL:
+		db := env.mysqlAs(env.t, "", "")
+		defer db.Close()
+		if err := db.QueryRow(fmt.Sprintf("SELECT COUNT(*) FROM %s.%s", mysqlIdent(schema), mysqlIdent(table))).Scan(&n); err != nil {
+			env.t.Fatal(err)
+		}
+	case Postgres:
+		c, err := env.pgAs("", "", schema)
+		if err != nil {
+			env.t.Fatal(err)
+		}
+		defer c.Close(context.Background())
+		if err := c.QueryRow(context.Background(), fmt.Sprintf("SELECT COUNT(*) FROM %s.%s", pgIdent(schema), pgIdent(table))).Scan(&n); err != nil {
+			env.t.Fatal(err)
+		}
+	}
+	return n
+}
+
+// schemaExists reports whether the schema (the database on PostgreSQL)
+// exists.
+func (env *testEnv) schemaExists(name string) bool {
+	env.t.Helper()
+	var n int
+	switch env.engine {
+	case MySQL:
+		db := env.mysqlAs(env.t, "", "")
+		defer db.Close()
+		if err := db.QueryRow("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", name).Scan(&n); err != nil {
+			env.t.Fatal(err)
+		}
+	case Postgres:
+		c, err := env.pgAs("", "", "")
+		if err != nil {
+			env.t.Fatal(err)
+		}
+		defer c.Close(context.Background())
+		if err := c.QueryRow(context.Background(), "SELECT COUNT(*) FROM pg_database WHERE datname = $1", name).Scan(&n); err != nil {
+			env.t.Fatal(err)
+		}
+	}
+	return n > 0
 }

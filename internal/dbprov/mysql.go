@@ -517,7 +517,7 @@ func (e *mysqlEngine) planFrom(st *mysqlState) *Plan {
 		name := strings.ReplaceAll(rest, "\x00", "@")
 		switch {
 		case !configured[service]:
-			gone = append(gone, fmt.Sprintf("%s %s was created by skjold for service %s, which is no longer configured; skjold leaves it in place (drop it by hand when it is no longer needed)", kind, name, service))
+			gone = append(gone, fmt.Sprintf("%s %s was created by skjold for service %s, which is no longer configured; skjold leaves it in place (`skjold db drop %s` removes it)", kind, name, service, service))
 		case !current[key]:
 			// Renamed in the config (another schema, user or user_host):
 			// the old object keeps its privileges until dropped.

@@ -108,6 +108,11 @@ func (p *Provisioner) plan(ctx context.Context, e engine) (*Plan, error) {
 		return nil, fmt.Errorf("cluster %s: %w", p.cluster.Name, err)
 	}
 	plan.Cluster, plan.Server = p.cluster.Name, e.server()
+	if p.creds.dir != "" {
+		if err := p.creds.checkDir(); err != nil {
+			plan.Conflicts = append(plan.Conflicts, Conflict{What: err.Error(), Fix: "chmod 700 " + p.creds.dir})
+		}
+	}
 	for _, c := range plan.Changes {
 		if c.CreatesUser && p.creds.dir != "" && p.creds.exists(c.Service) {
 			plan.Conflicts = append(plan.Conflicts, Conflict{
@@ -165,7 +170,11 @@ func (p *Plan) WriteText(w io.Writer) error {
 	if len(p.Conflicts) > 0 {
 		fmt.Fprintf(b, "  in the way (apply refuses until resolved):\n")
 		for _, c := range p.Conflicts {
-			fmt.Fprintf(b, "    %s: %s\n      fix: %s\n", c.Service, c.What, c.Fix)
+			who := c.Service
+			if who == "" {
+				who = "(cluster)"
+			}
+			fmt.Fprintf(b, "    %s: %s\n      fix: %s\n", who, c.What, c.Fix)
 		}
 	}
 	if len(p.Drift) > 0 {

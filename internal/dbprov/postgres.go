@@ -390,7 +390,7 @@ func (e *pgEngine) planFrom(st *pgState) *Plan {
 		switch {
 		case svc == "" || current:
 		case !configured[svc]:
-			gone = append(gone, fmt.Sprintf("%s %s was created by skjold for service %s, which is no longer configured; skjold leaves it in place (drop it by hand when it is no longer needed)", kind, name, svc))
+			gone = append(gone, fmt.Sprintf("%s %s was created by skjold for service %s, which is no longer configured; skjold leaves it in place (`skjold db drop %s` removes it)", kind, name, svc, svc))
 		default:
 			gone = append(gone, fmt.Sprintf("%s %s was created by skjold for service %s, which now uses another; skjold leaves it in place, with its privileges (drop it by hand)", kind, name, svc))
 		}
@@ -458,12 +458,55 @@ func (e *pgEngine) databaseChanges(st *pgState, s Service, d *pgDatabase) []Chan
 		out = append(out, Change{Service: s.Name, What: fmt.Sprintf("give schema %s back to %s (owned by %s)", s.Schema, s.User, schemaOwner),
 			Statements: []Statement{{SQL: fmt.Sprintf("ALTER SCHEMA %s OWNER TO %s", db, role), Database: s.Schema}}})
 	}
-	want := "search_path=" + s.Schema
-	if !slices.Contains(st.roleSetting[[2]string{s.User, s.Schema}], want) {
+	if path := pgSearchPath(st.roleSetting[[2]string{s.User, s.Schema}]); !slices.Equal(path, []string{s.Schema}) {
 		out = append(out, Change{Service: s.Name, What: fmt.Sprintf("set %s's search_path in database %s to %s", s.User, s.Schema, s.Schema),
 			Statements: []Statement{{SQL: fmt.Sprintf("ALTER ROLE %s IN DATABASE %s SET search_path TO %s", role, db, db)}}})
 	}
 	return out
+}
+
+// pgSearchPath returns the schemas of the search_path in a role's
+// setconfig, unquoted. PostgreSQL stores the list as it would print it,
+// quoting only the names that need it (a keyword such as "select", a
+// capital letter), so the stored text cannot be compared with a name.
+func pgSearchPath(setconfig []string) []string {
+	for _, kv := range setconfig {
+		v, ok := strings.CutPrefix(kv, "search_path=")
+		if !ok {
+			continue
+		}
+		var out []string
+		for v != "" {
+			var name string
+			name, v = pgListItem(strings.TrimLeft(v, " "))
+			out = append(out, name)
+		}
+		return out
+	}
+	return nil
+}
+
+// pgListItem splits the first item off a comma-separated list of
+// identifiers, each plain or double-quoted with "" for a quote.
+func pgListItem(v string) (item, rest string) {
+	if !strings.HasPrefix(v, `"`) {
+		item, rest, _ = strings.Cut(v, ",")
+		return strings.TrimSpace(item), rest
+	}
+	var b strings.Builder
+	for i := 1; i < len(v); i++ {
+		switch {
+		case v[i] == '"' && i+1 < len(v) && v[i+1] == '"':
+			b.WriteByte('"')
+			i++
+		case v[i] == '"':
+			_, rest, _ = strings.Cut(v[i+1:], ",")
+			return b.String(), rest
+		default:
+			b.WriteByte(v[i])
+		}
+	}
+	return b.String(), ""
 }
 
 // pgAllData are predefined roles whose members reach every database's

@@ -547,3 +547,128 @@ func TestRenamedSchemaIsLeftInPlaceWithANote(t *testing.T) {
 		}
 	})
 }
+
+// A service whose name is an SQL keyword gets quoted identifiers, and the
+// plan after apply is empty: PostgreSQL stores the role's search_path
+// quoted ("select"), and comparing it unquoted re-set it on every apply.
+func TestServiceNamedAfterAKeywordConverges(t *testing.T) {
+	engines(t, func(t *testing.T, env *testEnv) {
+		ctx := env.ctx()
+		s := env.unprefixed("select", 5)
+		p := env.provisioner(env.cluster(s))
+		mustApply(t, p, ctx)
+		plan, err := p.Plan(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !plan.Empty() || !slices.Equal(plan.UpToDate, []string{"select"}) {
+			t.Fatalf("plan after apply is not empty:\n%s", planText(plan))
+		}
+		if err := env.login(s, env.password(s.Name)); err != nil {
+			t.Fatalf("service %q cannot log in: %v", s.Name, err)
+		}
+	})
+}
+
+// A credentials directory that others may write to is refused, as ssh
+// refuses a key file others may read: whoever can write there can swap a
+// service's credentials. Apply changes nothing on the server, and rotate
+// does not change the password.
+func TestLooseCredentialsDirectoryIsRefused(t *testing.T) {
+	engines(t, func(t *testing.T, env *testEnv) {
+		ctx := env.ctx()
+		s := env.service("loose", 5)
+		p := env.provisioner(env.cluster(s))
+		if err := os.MkdirAll(env.credDir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(env.credDir, 0o777); err != nil {
+			t.Fatal(err)
+		}
+		res, err := p.Apply(ctx, ApplyOptions{})
+		if !errors.Is(err, ErrConflict) {
+			t.Fatalf("apply into a 0777 credentials directory: %v, want ErrConflict", err)
+		}
+		if text := planText(res.Plan); !strings.Contains(text, "writable by others") || !strings.Contains(text, "chmod 700 "+env.credDir) {
+			t.Errorf("the plan does not say what is wrong and how to fix it:\n%s", text)
+		}
+		if err := env.login(s, "x"); err == nil || env.userExists(s) {
+			t.Fatalf("apply created user %s despite refusing", s.User)
+		}
+
+		// Fixed, apply works; loosened again, rotate refuses.
+		if err := os.Chmod(env.credDir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		mustApply(t, p, ctx)
+		before := env.password(s.Name)
+		if err := os.Chmod(env.credDir, 0o757); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.Rotate(ctx, s.Name, RotateOptions{}); err == nil || !strings.Contains(err.Error(), "writable by others") {
+			t.Fatalf("rotate into a 0757 credentials directory: %v", err)
+		}
+		if err := env.login(s, before); err != nil {
+			t.Errorf("a refused rotate changed the password: %v", err)
+		}
+	})
+}
+
+// A service removed from the config is dropped in two steps: first its
+// user (and on PostgreSQL the objects and privileges that would make DROP
+// ROLE fail with "objects depend on it"), keeping the data; then the data.
+// A service still configured is refused, and a second drop finds nothing.
+func TestDropRemovesAServiceKeepingThenDroppingItsData(t *testing.T) {
+	engines(t, func(t *testing.T, env *testEnv) {
+		ctx := env.ctx()
+		gone, stays := env.service("gone", 5), env.service("stays", 5)
+		c := env.cluster(gone, stays)
+		p := env.provisioner(c)
+		mustApply(t, p, ctx)
+		env.asService(gone, "CREATE TABLE keep (x int)", "INSERT INTO keep VALUES (7)")
+
+		if _, err := p.PlanDrop(ctx, gone.Name, DropOptions{KeepData: true}); !errors.Is(err, ErrStillConfigured) {
+			t.Fatalf("drop of a configured service: %v, want ErrStillConfigured", err)
+		}
+		c.Services = []Service{stays}
+		plan, err := p.PlanDrop(ctx, gone.Name, DropOptions{KeepData: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !env.userExists(gone) {
+			t.Fatal("PlanDrop changed the server")
+		}
+		if err := p.Drop(ctx, gone.Name, plan); err != nil {
+			t.Fatalf("drop --keep-data: %v\n%s", err, planText(plan))
+		}
+		if env.userExists(gone) {
+			t.Fatalf("user %s still exists after drop:\n%s", gone.User, planText(plan))
+		}
+		if _, err := os.Stat(filepath.Join(env.credDir, gone.Name+".env")); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("credentials file of the dropped service: %v, want it removed", err)
+		}
+		if got := env.adminCount(gone.Schema, "keep"); got != 1 {
+			t.Fatalf("kept data: %d rows, want 1", got)
+		}
+		if err := env.login(stays, env.password(stays.Name)); err != nil {
+			t.Fatalf("the other service cannot log in after the drop: %v", err)
+		}
+		if plan, err := p.Plan(ctx); err != nil || !plan.Empty() {
+			t.Fatalf("plan after the drop: %v\n%s", err, planText(plan))
+		}
+
+		plan, err = p.PlanDrop(ctx, gone.Name, DropOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Drop(ctx, gone.Name, plan); err != nil {
+			t.Fatalf("drop --drop-data: %v\n%s", err, planText(plan))
+		}
+		if env.schemaExists(gone.Schema) {
+			t.Fatalf("schema %s still exists after drop --drop-data", gone.Schema)
+		}
+		if _, err := p.PlanDrop(ctx, gone.Name, DropOptions{}); !errors.Is(err, ErrNothingToDrop) {
+			t.Fatalf("second drop: %v, want ErrNothingToDrop", err)
+		}
+	})
+}

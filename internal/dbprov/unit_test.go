@@ -1,12 +1,16 @@
 package dbprov
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/skjold-dev/skjold/internal/atomicfile"
 )
 
 func TestLikeMatchHasMySQLGrantSemantics(t *testing.T) {
@@ -154,7 +158,7 @@ func TestStagedFilesNeverOverwriteOnCreate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.placeNew(); err != nil {
+	if err := st.PlaceNew(); err != nil {
 		t.Fatal(err)
 	}
 	c.password = "two"
@@ -162,15 +166,15 @@ func TestStagedFilesNeverOverwriteOnCreate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.placeNew(); err == nil || !strings.Contains(err.Error(), "already exists") {
-		t.Fatalf("second placeNew: %v, want ErrCredentialsExist", err)
+	if err := st.PlaceNew(); !errors.Is(err, atomicfile.ErrExist) {
+		t.Fatalf("second PlaceNew: %v, want ErrExist", err)
 	}
 	got, _ := store.read("fx")
 	if got.Secret() != "one" {
 		t.Errorf("file holds %q after a refused overwrite, want the first password", got.Secret())
 	}
 	st, _ = store.stage(c, "rotated")
-	if err := st.replace(); err != nil {
+	if err := st.Replace(); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ = store.read("fx"); got.Secret() != "two" {
@@ -196,6 +200,26 @@ func TestBadAdminDSNErrorsDoNotEchoThePassword(t *testing.T) {
 		}
 		if strings.Contains(err.Error(), "s3cretpw") {
 			t.Errorf("error for a bad %s DSN shows the password: %v", c.Engine, err)
+		}
+	}
+}
+
+func TestPGSearchPathReadsQuotedAndPlainNames(t *testing.T) {
+	tests := []struct {
+		setconfig []string
+		want      []string
+	}{
+		{[]string{"search_path=payments"}, []string{"payments"}},
+		{[]string{"search_path=\"select\""}, []string{"select"}},
+		{[]string{"work_mem=4MB", "search_path=\"select\", public"}, []string{"select", "public"}},
+		{[]string{"search_path=\"$user\", \"a,b\", \"q\"\"x\""}, []string{"$user", "a,b", `q"x`}},
+		{[]string{"search_path=\"\""}, []string{""}},
+		{[]string{"work_mem=4MB"}, nil},
+		{nil, nil},
+	}
+	for _, tt := range tests {
+		if got := pgSearchPath(tt.setconfig); !slices.Equal(got, tt.want) {
+			t.Errorf("pgSearchPath(%q) = %q, want %q", tt.setconfig, got, tt.want)
 		}
 	}
 }

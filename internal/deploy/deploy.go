@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/skjold-dev/skjold/internal/config"
+	"github.com/skjold-dev/skjold/internal/health"
 )
 
 // Errors of a deploy, for errors.Is.
@@ -95,7 +96,7 @@ func New(o Options) (*Deployer, error) {
 	sum := sha256.Sum256([]byte(abs))
 	d := &Deployer{opts: o, store: store, hc: o.HealthClient, owner: hex.EncodeToString(sum[:])[:12]}
 	if d.hc == nil {
-		d.hc = newHealthClient()
+		d.hc = health.NewClient()
 	}
 	if d.opts.Who == "" {
 		d.opts.Who = whoAmI()
@@ -337,7 +338,7 @@ func (d *Deployer) run(ctx context.Context, st *State, req Request, driver strin
 		return rel, d.finish(st, rel, Failed, fmt.Errorf("reading upstream %s from the gateway: %w", cfg.Upstream, err))
 	}
 	rel.Previous = view.Targets
-	next := []Target{{Address: inst.Address, Weight: 1}}
+	next := []config.Target{{Address: inst.Address, Weight: 1}}
 	for _, t := range view.Targets {
 		if t.Backup && t.Address != inst.Address {
 			next = append(next, t)
@@ -531,7 +532,7 @@ func (d *Deployer) pickPort(st State) (int, error) {
 }
 
 // targetList formats targets for messages.
-func targetList(ts []Target) string {
+func targetList(ts []config.Target) string {
 	if len(ts) == 0 {
 		return "(none)"
 	}

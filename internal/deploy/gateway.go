@@ -7,20 +7,14 @@ import (
 	"time"
 
 	"github.com/skjold-dev/skjold/internal/admin"
+	"github.com/skjold-dev/skjold/internal/config"
 	"github.com/skjold-dev/skjold/internal/gateway"
 )
-
-// Target is one of an upstream's targets as the gateway has it.
-type Target struct {
-	Address string `json:"address"`
-	Weight  int    `json:"weight,omitempty"`
-	Backup  bool   `json:"backup,omitempty"`
-}
 
 // UpstreamView is what a deploy reads about its upstream: the targets in
 // force and the counters of the routes that forward to it.
 type UpstreamView struct {
-	Targets []Target
+	Targets []config.Target
 	// Requests and Errors (5xx answers) are summed over the routes that
 	// forward to the upstream; they only grow.
 	Requests, Errors uint64
@@ -33,7 +27,7 @@ type Gateway interface {
 	// Switch replaces the upstream's targets once every new target passes
 	// the gateway's health check (within healthTimeout), then waits up to
 	// drain for requests still running on the old targets.
-	Switch(ctx context.Context, name string, targets []Target, healthTimeout, drain time.Duration) (gateway.SwitchResult, error)
+	Switch(ctx context.Context, name string, targets []config.Target, healthTimeout, drain time.Duration) (gateway.SwitchResult, error)
 }
 
 // AdminGateway is a Gateway over the admin API.
@@ -60,7 +54,7 @@ func viewOf(st gateway.Status, name string) (UpstreamView, error) {
 		return v, fmt.Errorf("%w %q: the gateway's config has no such upstream (is it the same config file?)", gateway.ErrUnknownUpstream, name)
 	}
 	for _, t := range st.Upstreams[i].Targets {
-		v.Targets = append(v.Targets, Target{Address: t.Address, Weight: t.Weight, Backup: t.Backup})
+		v.Targets = append(v.Targets, config.Target{Address: t.Address, Weight: t.Weight, Backup: t.Backup})
 	}
 	for _, r := range st.Routes {
 		if r.Upstream == name {
@@ -72,14 +66,13 @@ func viewOf(st gateway.Status, name string) (UpstreamView, error) {
 }
 
 // Switch calls PUT /upstreams/{name}/targets.
-func (a AdminGateway) Switch(ctx context.Context, name string, targets []Target, healthTimeout, drain time.Duration) (gateway.SwitchResult, error) {
+func (a AdminGateway) Switch(ctx context.Context, name string, targets []config.Target, healthTimeout, drain time.Duration) (gateway.SwitchResult, error) {
 	req := admin.TargetsRequest{
+		Targets:       targets,
+		Origin:        gateway.OriginDeploy,
 		WaitHealthy:   true,
 		HealthTimeout: healthTimeout.String(),
 		DrainTimeout:  drain.String(),
-	}
-	for _, t := range targets {
-		req.Targets = append(req.Targets, admin.TargetSpec{Address: t.Address, Weight: t.Weight, Backup: t.Backup})
 	}
 	return a.Client.SetTargets(ctx, name, req)
 }

@@ -131,20 +131,6 @@ func excerpt(b []byte) string {
 	return fmt.Sprintf("%q", s)
 }
 
-// newHealthClient is a client for health probes: no proxy from the
-// environment, no redirects, no connection reuse (a probe must prove the
-// instance accepts connections, not that an old one is still open).
-func newHealthClient() *http.Client {
-	return &http.Client{
-		Transport: &http.Transport{
-			Proxy:             nil,
-			DisableKeepAlives: true,
-			DialContext:       (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
-		},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
-}
-
 // waitHealthy probes inst until it passes Successes times in a row, the
 // deadline passes, or it exits.
 func (d *Deployer) waitHealthy(ctx context.Context, release int, drv Driver, inst *Instance) error {

@@ -123,7 +123,7 @@ routes:
 		opts.AccessLog = slog.New(slog.NewJSONHandler(f, nil))
 	}
 	g := gateway.New(opts)
-	if err := g.Apply(cfg); err != nil {
+	if _, err := g.Apply(cfg); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/skjold-dev/skjold/internal/config"
 )
 
 // skjoldBinary builds cmd/skjold once per test binary.
@@ -58,7 +60,7 @@ func TestKilledDeployIsCleanedUpByTheNext(t *testing.T) {
 					return false
 				}
 				v, err := AdminGateway{Client: env.client}.Upstream(context.Background(), "app")
-				return err == nil && slices.ContainsFunc(v.Targets, func(t Target) bool { return t.Address == st.InProgress.Instance.Address })
+				return err == nil && slices.ContainsFunc(v.Targets, func(t config.Target) bool { return t.Address == st.InProgress.Instance.Address })
 			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/skjold-dev/skjold/internal/atomicfile"
+	"github.com/skjold-dev/skjold/internal/config"
 )
 
 // Outcome is how a release's deploy ended.
@@ -56,7 +57,7 @@ type Release struct {
 	// Previous are the upstream's targets before this release's switch,
 	// so that a rollback (or a later deploy cleaning up after this one)
 	// can put them back.
-	Previous []Target `json:"previous_targets,omitempty"`
+	Previous []config.Target `json:"previous_targets,omitempty"`
 	// By is who deployed it: user@host.
 	By string `json:"by"`
 	// PID is the deploy process, so a leftover can name it.

@@ -11,7 +11,6 @@ import (
 
 	"github.com/skjold-dev/skjold/internal/config"
 	"github.com/skjold-dev/skjold/internal/gateway"
-	"github.com/skjold-dev/skjold/internal/upstream"
 )
 
 func TestStoreKeepsStateAndLedger(t *testing.T) {
@@ -127,7 +126,7 @@ func TestDefaultVersionComesFromTheImageTagOrTheCommand(t *testing.T) {
 
 // recordingSetter records target switches.
 type recordingSetter struct {
-	calls map[string][]upstream.Member
+	calls map[string][]config.Target
 }
 
 func (r *recordingSetter) SetTargets(_ context.Context, name string, sw gateway.TargetSwitch) (gateway.SwitchResult, error) {
@@ -153,11 +152,11 @@ services:
 	if err := s.Save(State{Current: &Release{Number: 4, Instance: &Instance{Address: "127.0.0.1:20004"}}}); err != nil {
 		t.Fatal(err)
 	}
-	rec := &recordingSetter{calls: map[string][]upstream.Member{}}
+	rec := &recordingSetter{calls: map[string][]config.Target{}}
 	if err := RestoreTargets(context.Background(), cfg, rec, nil); err != nil {
 		t.Fatal(err)
 	}
-	want := []upstream.Member{{Addr: "127.0.0.1:20004", Weight: 1}, {Addr: "127.0.0.1:9199", Weight: 1, Backup: true}}
+	want := []config.Target{{Address: "127.0.0.1:20004", Weight: 1}, {Address: "127.0.0.1:9199", Weight: 1, Backup: true}}
 	if got := rec.calls["fx"]; len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
 		t.Errorf("fx restored to %+v, want %+v", got, want)
 	}

@@ -16,7 +16,6 @@ import (
 
 	"github.com/skjold-dev/skjold/internal/config"
 	"github.com/skjold-dev/skjold/internal/gateway"
-	"github.com/skjold-dev/skjold/internal/upstream"
 )
 
 func pidSelf() int { return os.Getpid() }
@@ -37,8 +36,8 @@ type Report struct {
 	Lock *Holder `json:"lock,omitempty"`
 	// Targets are the gateway's targets for the upstream; GatewayError
 	// says why they could not be read.
-	Targets      []Target `json:"gateway_targets,omitempty"`
-	GatewayError string   `json:"gateway_error,omitempty"`
+	Targets      []config.Target `json:"gateway_targets,omitempty"`
+	GatewayError string          `json:"gateway_error,omitempty"`
 	// Recent are the last releases of the ledger, newest first.
 	Recent []*Release `json:"recent"`
 }
@@ -131,7 +130,7 @@ func WriteReport(w io.Writer, rep Report, now time.Time) error {
 	case rep.Targets != nil:
 		fmt.Fprintf(w, "gateway:  upstream %s → %s\n", rep.Upstream, targetList(rep.Targets))
 		if c := rep.Current; c != nil && c.Instance != nil &&
-			!slices.ContainsFunc(rep.Targets, func(t Target) bool { return t.Address == c.Instance.Address }) {
+			!slices.ContainsFunc(rep.Targets, func(t config.Target) bool { return t.Address == c.Instance.Address }) {
 			fmt.Fprintf(w, "          WARNING: the gateway does not route to the current release (%s); was it restarted without restoring targets?\n", c.Instance.Address)
 		}
 	}
@@ -216,15 +215,15 @@ func RestoreTargets(ctx context.Context, cfg *config.Config, gw TargetSetter, lo
 			continue
 		}
 		addr := st.Current.Instance.Address
-		members := []upstream.Member{{Addr: addr, Weight: 1}}
+		members := []config.Target{{Address: addr, Weight: 1}}
 		if u := cfg.Upstreams[svc.Upstream]; u != nil {
 			for _, t := range u.Targets {
 				if t.Backup && t.Address != addr {
-					members = append(members, upstream.Member{Addr: t.Address, Weight: t.Weight, Backup: true})
+					members = append(members, config.Target{Address: t.Address, Weight: t.Weight, Backup: true})
 				}
 			}
 		}
-		if _, err := gw.SetTargets(ctx, svc.Upstream, gateway.TargetSwitch{Targets: members, DrainTimeout: time.Millisecond}); err != nil {
+		if _, err := gw.SetTargets(ctx, svc.Upstream, gateway.TargetSwitch{Targets: members, Origin: gateway.OriginDeploy, DrainTimeout: time.Millisecond}); err != nil {
 			errs = append(errs, fmt.Errorf("service %s: restoring upstream %s to release %d at %s: %w", name, svc.Upstream, st.Current.Number, addr, err))
 			continue
 		}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/skjold-dev/skjold/internal/config"
 	"github.com/skjold-dev/skjold/internal/gateway"
 )
 
@@ -32,7 +33,7 @@ func (d *Deployer) pollInterval() time.Duration {
 // from the moment the switch is seen, and ends when both it and the drain
 // are over. A ratio of 5xx answers above the threshold, once enough
 // requests were seen, ends it early with a reason to roll back.
-func (d *Deployer) switchAndWatch(ctx context.Context, rel *Release, next []Target) watchResult {
+func (d *Deployer) switchAndWatch(ctx context.Context, rel *Release, next []config.Target) watchResult {
 	cfg := d.opts.Config
 	gw := d.opts.Gateway
 	green := rel.Instance.Address
@@ -113,7 +114,7 @@ func (d *Deployer) switchAndWatch(ctx context.Context, rel *Release, next []Targ
 			continue
 		}
 		if base == nil {
-			if slices.ContainsFunc(v.Targets, func(t Target) bool { return t.Address == green }) {
+			if slices.ContainsFunc(v.Targets, func(t config.Target) bool { return t.Address == green }) {
 				seen(v)
 			}
 			continue
@@ -162,5 +163,5 @@ func (d *Deployer) serving(addr string) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	v, err := d.opts.Gateway.Upstream(ctx, d.opts.Config.Upstream)
-	return err == nil && slices.ContainsFunc(v.Targets, func(t Target) bool { return t.Address == addr })
+	return err == nil && slices.ContainsFunc(v.Targets, func(t config.Target) bool { return t.Address == addr })
 }

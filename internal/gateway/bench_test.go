@@ -56,7 +56,7 @@ func benchGateway(b *testing.B, yaml string) string {
 		b.Fatal(err)
 	}
 	g := New(Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Registerer: prometheus.NewRegistry()})
-	if err := g.Apply(cfg); err != nil {
+	if _, err := g.Apply(cfg); err != nil {
 		b.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())

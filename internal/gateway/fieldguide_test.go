@@ -28,7 +28,7 @@ func TestFieldGuideNginxConfigFailsFastAndRecovers(t *testing.T) {
 			"fail_timeout=30s", "fail_timeout="+failTimeout,
 			"proxy_read_timeout 2s;", "proxy_read_timeout "+readTimeout+";",
 		).Replace(string(src))
-		cfg, warnings, err := nginximport.Convert("fieldguide.conf", []byte(conf))
+		cfg, warnings, err := nginximport.Convert("fieldguide.conf", []byte(conf), nginximport.Options{})
 		if err != nil || len(warnings) != 0 {
 			t.Fatalf("import: %v %v", err, warnings)
 		}

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -38,6 +37,10 @@ type Options struct {
 	HealthClient *http.Client
 	// WatchAfter is passed to the proxy (see proxy.Proxy.WatchAfter).
 	WatchAfter time.Duration
+	// StateDir is where target overrides are saved (targets.json) so that
+	// they survive a restart; the first Apply restores them. Empty keeps
+	// them in memory only (tests, `skjold demo`).
+	StateDir string
 }
 
 // Gateway is a running gateway. Create it with New, give it a config with
@@ -49,6 +52,7 @@ type Gateway struct {
 	registry  *upstream.Registry
 	metrics   *metrics
 	healthCli *http.Client
+	stateDir  string
 
 	snap atomic.Pointer[snapshot]
 
@@ -58,8 +62,11 @@ type Gateway struct {
 	listeners     map[string]*listener // by address
 	checkers      map[string]*health.Checker
 	routeBreakers map[string]*breaker.Breaker
-	overrides     map[string][]upstream.Member
-	version       int
+	overrides     map[string]Override
+	// restored: the first Apply read the saved overrides; savedFound: a
+	// saved file existed.
+	restored, savedFound bool
+	version              int
 
 	conns   connSet
 	idle    idleConns
@@ -78,11 +85,7 @@ func New(o Options) *Gateway {
 	p.WatchAfter = o.WatchAfter
 	hc := o.HealthClient
 	if hc == nil {
-		hc = &http.Client{Transport: &http.Transport{
-			Proxy:             nil,
-			DisableKeepAlives: true,
-			DialContext:       (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
-		}}
+		hc = health.NewClient()
 	}
 	g := &Gateway{
 		log:           o.Logger,
@@ -93,7 +96,8 @@ func New(o Options) *Gateway {
 		listeners:     map[string]*listener{},
 		checkers:      map[string]*health.Checker{},
 		routeBreakers: map[string]*breaker.Breaker{},
-		overrides:     map[string][]upstream.Member{},
+		overrides:     map[string]Override{},
+		stateDir:      o.StateDir,
 	}
 	g.metrics = newMetrics(reg, g)
 	return g
@@ -103,58 +107,85 @@ func New(o Options) *Gateway {
 // config keeps serving.
 var ErrRejected = errors.New("config rejected; the running config keeps serving")
 
-// Apply validates nothing (the config package did) and swaps cfg in: it
-// builds a snapshot, opens new listeners, starts or updates health checks,
-// swaps atomically, then closes listeners the config no longer has. On error
-// the old snapshot stays in place.
-func (g *Gateway) Apply(cfg *config.Config) error {
+// ReloadReport says what an applied config did.
+type ReloadReport struct {
+	// Version is the config version now in force.
+	Version string `json:"version"`
+	// Warnings are things the operator should know: above all, upstreams
+	// whose file targets are not in force because a runtime override is.
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// Apply validates nothing (the config package did) and puts cfg in force
+// through install: everything is prepared beside the running config, then
+// swapped in at once; on error the running gateway is exactly as before.
+// Target overrides (see overrides.go) stay on top of the file's targets;
+// the first Apply restores the ones saved in the state directory.
+func (g *Gateway) Apply(cfg *config.Config) (ReloadReport, error) {
 	g.applyMu.Lock()
 	defer g.applyMu.Unlock()
-	g.mu.Lock()
-	overrides := make(map[string][]upstream.Member, len(g.overrides))
-	for name, m := range g.overrides {
-		if _, ok := cfg.Upstreams[name]; ok {
-			overrides[name] = m
-		}
-	}
-	g.mu.Unlock()
-	s, err := g.build(cfg, overrides)
+	saved, err := g.restoreOverrides()
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrRejected, err)
+		return ReloadReport{}, fmt.Errorf("%w: %w", ErrRejected, err)
 	}
-	claimed, err := g.openListeners(cfg)
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrRejected, err)
+	ov, dropped := overridesFor(cfg, saved)
+	first := g.snap.Load() == nil
+	if _, err := g.install(change{cfg: cfg, overrides: ov, saveOverrides: dropped}); err != nil {
+		return ReloadReport{}, fmt.Errorf("%w: %w", ErrRejected, err)
 	}
-	g.syncHealth(cfg, s)
-	old := g.snap.Swap(s)
-	g.mu.Lock()
-	g.version++
-	g.overrides = overrides
-	g.routeBreakers = s.routeBreakers
-	g.mu.Unlock()
-	g.closeStaleListeners(claimed)
-	g.registry.Retain(s.upstreamList())
-	g.ready.Store(true)
-	if old != nil {
+	rep := ReloadReport{Version: cfg.Version, Warnings: ignoredFileTargets(cfg, ov)}
+	for _, w := range rep.Warnings {
+		g.log.Warn("runtime target override in force", "detail", w)
+	}
+	if !first {
 		g.log.Info("config reloaded", "version", cfg.Version, "source", cfg.Source,
 			"routes", len(cfg.Routes), "upstreams", len(cfg.Upstreams))
 	}
-	return nil
+	return rep, nil
+}
+
+// restoreOverrides returns the overrides in force, reading the saved ones
+// on the first call. Callers hold g.applyMu.
+func (g *Gateway) restoreOverrides() (map[string]Override, error) {
+	if g.restored {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		return g.overrides, nil
+	}
+	ov, found, err := loadOverrides(g.stateDir)
+	if err != nil {
+		return nil, err
+	}
+	g.restored, g.savedFound = true, found
+	for name, o := range ov {
+		g.log.Info("upstream targets restored from the saved override", "upstream", name,
+			"origin", o.Origin, "since", o.Since, "targets", addrList(o.Targets))
+	}
+	return ov, nil
+}
+
+// SavedOverrides reports whether the first Apply found a saved overrides
+// file (even an empty one): when it did not, the CLI may restore targets
+// from older records (a deploy's state).
+func (g *Gateway) SavedOverrides() bool {
+	g.applyMu.Lock()
+	defer g.applyMu.Unlock()
+	return g.savedFound
 }
 
 // Reload loads a config from src and applies it, counting the result.
-func (g *Gateway) Reload(ctx context.Context, src config.Source) (string, error) {
+func (g *Gateway) Reload(ctx context.Context, src config.Source) (ReloadReport, error) {
 	cfg, err := src.Load(ctx)
+	var rep ReloadReport
 	if err == nil {
-		err = g.Apply(cfg)
+		rep, err = g.Apply(cfg)
 	}
 	if err != nil {
 		g.metrics.reloads.WithLabelValues("rejected").Inc()
-		return "", err
+		return ReloadReport{}, err
 	}
 	g.metrics.reloads.WithLabelValues("applied").Inc()
-	return cfg.Version, nil
+	return rep, nil
 }
 
 // syncHealth starts, updates or stops the active health checkers so they
@@ -218,7 +249,7 @@ func (g *Gateway) onHealth(upstreamName, addr string, st health.State) {
 }
 
 func healthSpec(h *config.HealthCheck) health.Spec {
-	ranges, _ := health.ParseStatusRanges(h.ExpectStatus)
+	ranges, _ := config.ParseStatusRanges(h.ExpectStatus)
 	return health.Spec{
 		Path:     h.Path,
 		Interval: h.Interval.D(),

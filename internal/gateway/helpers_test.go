@@ -44,7 +44,7 @@ func startGateway(t *testing.T, yaml string, tune ...func(*Gateway)) *testGatewa
 	for _, f := range tune {
 		f(g)
 	}
-	if err := g.Apply(cfg); err != nil {
+	if _, err := g.Apply(cfg); err != nil {
 		t.Fatalf("apply: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())

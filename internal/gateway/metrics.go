@@ -10,6 +10,7 @@ import (
 
 	"github.com/skjold-dev/skjold/internal/breaker"
 	"github.com/skjold-dev/skjold/internal/proxy"
+	"github.com/skjold-dev/skjold/internal/upstream"
 )
 
 // metrics are the gateway's Prometheus series. Label values come only from
@@ -148,7 +149,7 @@ func (rm *routeMetrics) observe(ex *proxy.Exchange, elapsed time.Duration) {
 		rm.retries.Add(float64(ex.Tries - 1))
 	}
 	if ex.FastFailed {
-		rm.m.fast.WithLabelValues(rm.route, rm.upstream, ex.ErrClass).Inc()
+		rm.m.fast.WithLabelValues(rm.route, rm.upstream, ex.ErrClass.String()).Inc()
 	}
 }
 
@@ -164,6 +165,9 @@ var (
 		[]string{"upstream", "target"}, nil)
 	targetInflightDesc = prometheus.NewDesc("skjold_upstream_target_inflight_requests",
 		"Requests in flight to the target.", []string{"upstream", "target"}, nil)
+	discardedDesc = prometheus.NewDesc("skjold_upstream_connections_discarded_total",
+		"Upstream connections closed instead of reused because the target had sent more than its response (reason unread_bytes) or had closed them while idle (peer_closed).",
+		[]string{"upstream", "target", "reason"}, nil)
 	breakerStateDesc = prometheus.NewDesc("skjold_breaker_state",
 		"Circuit breaker state: 0 closed, 1 half-open, 2 open.", []string{"scope", "name"}, nil)
 )
@@ -171,6 +175,7 @@ var (
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- targetUpDesc
 	ch <- targetInflightDesc
+	ch <- discardedDesc
 	ch <- breakerStateDesc
 	ch <- certExpiryDesc
 }
@@ -189,6 +194,11 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 			ch <- prometheus.MustNewConstMetric(targetUpDesc, prometheus.GaugeValue, up, name, ts.Address)
 			ch <- prometheus.MustNewConstMetric(targetInflightDesc, prometheus.GaugeValue, float64(ts.InFlight), name, ts.Address)
+		}
+		for _, t := range u.Targets() {
+			for r := range upstream.DiscardReasonCount {
+				ch <- prometheus.MustNewConstMetric(discardedDesc, prometheus.CounterValue, float64(t.Discarded(r)), name, t.Addr, r.String())
+			}
 		}
 		if u.Breaker != nil {
 			ch <- prometheus.MustNewConstMetric(breakerStateDesc, prometheus.GaugeValue, breakerValue(u.Breaker.Snapshot().State), "upstream", name)

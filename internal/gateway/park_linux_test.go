@@ -356,7 +356,7 @@ func TestParkedConnectionUsesConfigOfItsNextRequest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := gw.Apply(cfg); err != nil {
+	if _, err := gw.Apply(cfg); err != nil {
 		t.Fatal(err)
 	}
 	c.mustGet("b ok")

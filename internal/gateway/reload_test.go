@@ -119,7 +119,8 @@ routes:
 			continue
 		}
 		os.WriteFile(path, []byte(valid[i%2]), 0o644)
-		v, err := gw.Reload(ctx, src)
+		rep, err := gw.Reload(ctx, src)
+		v := rep.Version
 		if err != nil {
 			t.Fatalf("reload %d: %v", i, err)
 		}
@@ -177,7 +178,7 @@ routes:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := gw.Apply(cfg); err != nil {
+	if _, err := gw.Apply(cfg); err != nil {
 		t.Fatal(err)
 	}
 	be.status.Store(200)
@@ -214,7 +215,7 @@ routes: [{match: {path_prefix: /}, upstream: app}]
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := gw.Apply(cfg); err != nil {
+	if _, err := gw.Apply(cfg); err != nil {
 		t.Fatal(err)
 	}
 	bAddr := gw.Addrs()["b"]
@@ -227,7 +228,7 @@ routes: [{match: {path_prefix: /}, upstream: app}]
 		}
 	}
 	cfg, _ = config.Parse("r.yaml", []byte(cfgText(fmt.Sprintf(`b: {address: %q}`, bAddr))))
-	if err := gw.Apply(cfg); err != nil {
+	if _, err := gw.Apply(cfg); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 2*time.Second, "listener a to close", func() bool {
@@ -341,7 +342,7 @@ routes: [{match: {path_prefix: /}, upstream: ws, timeouts: {response: %s}}]
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := gw.Apply(cfg); err != nil {
+		if _, err := gw.Apply(cfg); err != nil {
 			t.Fatal(err)
 		}
 		echo(fmt.Sprintf("after reload %d", i))

@@ -5,12 +5,10 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,10 +19,10 @@ import (
 	"github.com/skjold-dev/skjold/internal/route"
 )
 
-// listener is one bound client socket. Its name can change on reload while
-// the socket stays open.
+// listener is one bound client socket. Its name, limits and routes come
+// from the snapshot in force (snapshot.view), so a reload that renames it
+// does so with everything else.
 type listener struct {
-	name atomic.Pointer[string]
 	addr string
 	ln   net.Listener
 	done chan struct{} // closed when the accept loop has ended
@@ -52,82 +50,20 @@ func settingsFor(cfg *config.Config, name string) listenerSettings {
 		maxHeader: int(l.MaxHeaderBytes), maxURI: int(l.MaxURIBytes)}
 }
 
-// openListeners binds every listener address in cfg that is not bound yet.
-// Already bound addresses are kept (and renamed if needed), so a reload
-// never closes a socket that stays in the config.
-func (g *Gateway) openListeners(cfg *config.Config) (claimed map[*listener]bool, err error) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	claimed = map[*listener]bool{}
-	var opened []*listener
-	for name, lc := range cfg.Listeners {
-		if l := g.boundListener(lc.Address); l != nil {
-			n := name
-			l.name.Store(&n)
-			claimed[l] = true
-			continue
-		}
-		ln, err := net.Listen("tcp", lc.Address)
-		if err != nil {
-			for _, l := range opened {
-				l.ln.Close()
-				delete(g.listeners, l.ln.Addr().String())
-			}
-			return nil, fmt.Errorf("listener %s: %w", name, err)
-		}
-		l := &listener{addr: lc.Address, ln: ln, done: make(chan struct{})}
-		n := name
-		l.name.Store(&n)
-		l.tlsBase = g.baseTLS(l)
-		opened = append(opened, l)
-		claimed[l] = true
-		g.listeners[ln.Addr().String()] = l
-	}
-	if g.ctx != nil {
-		for _, l := range opened {
-			go g.accept(l)
-		}
-	}
-	return claimed, nil
-}
-
-// boundListener finds the listener bound for addr, either as configured or
-// as actually bound (a config that asked for port 0, reloaded with the port
-// it got). Callers hold g.mu.
-func (g *Gateway) boundListener(addr string) *listener {
-	if strings.HasSuffix(addr, ":0") {
-		return nil // port 0 asks for a new socket every time
-	}
-	for _, l := range g.listeners {
-		if l.addr == addr || l.ln.Addr().String() == addr {
-			return l
-		}
-	}
-	return nil
-}
-
-// closeStaleListeners closes every socket the applied config did not
-// claim. Connections accepted on them carry on.
-func (g *Gateway) closeStaleListeners(claimed map[*listener]bool) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	for key, l := range g.listeners {
-		if !claimed[l] {
-			l.ln.Close()
-			delete(g.listeners, key)
-			g.log.Info("listener closed", "address", l.ln.Addr().String())
-		}
-	}
-}
-
 // Addrs returns the bound address of every listener by name (useful when a
 // config asks for port 0).
 func (g *Gateway) Addrs() map[string]string {
+	out := map[string]string{}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	out := map[string]string{}
+	s := g.snap.Load()
+	if s == nil {
+		return out
+	}
 	for _, l := range g.listeners {
-		out[*l.name.Load()] = l.ln.Addr().String()
+		if v := s.listeners[l]; v != nil {
+			out[v.name] = l.ln.Addr().String()
+		}
 	}
 	return out
 }
@@ -165,7 +101,7 @@ func (g *Gateway) Serve(ctx context.Context) error {
 	cancel()
 	<-janitorDone
 	// Every request has ended: the pooled upstream connections go too.
-	g.registry.Retain(nil)
+	g.registry.Commit(nil)
 	g.mu.Lock()
 	for name, c := range g.checkers {
 		c.Stop()
@@ -237,7 +173,7 @@ func (g *Gateway) accept(l *listener) {
 			}
 			// Out of file descriptors and the like: back off, keep going.
 			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			g.log.Error("accept failed", "listener", *l.name.Load(), "err", err, "retry_in", backoff)
+			g.log.Error("accept failed", "listener", l.ln.Addr().String(), "err", err, "retry_in", backoff)
 			time.Sleep(backoff)
 			continue
 		}
@@ -261,8 +197,8 @@ func (g *Gateway) serveConn(c *clientConn) {
 	b := &c.bufs
 	b.remoteIP = remoteIP(c.nc)
 	b.proto = "http"
-	if s := g.snap.Load(); s.tlsFor(*c.l.name.Load()) != nil {
-		tc := g.handshake(c, settingsFor(s.cfg, *c.l.name.Load()).readHeader)
+	if v := g.snap.Load().view(c.l); v.tls != nil {
+		tc := g.handshake(c, v.name, v.settings.readHeader)
 		if tc == nil {
 			g.closeConn(c)
 			return
@@ -310,89 +246,98 @@ func (g *Gateway) closeConn(c *clientConn) {
 // connection parked, else why the connection should close (nil when it
 // simply ended).
 func (g *Gateway) serveLoop(c *clientConn) error {
-	bufs := &c.bufs
-	l := c.l
 	for {
-		s := g.snap.Load()
-		name := *l.name.Load()
-		ls := settingsFor(s.cfg, name)
-
 		// Idle between requests: shutdown may wake us here.
 		c.state.Store(connIdle)
-		if err := g.wait(c, ls.idle); err != nil {
+		if err := g.wait(c, g.snap.Load().view(c.l).settings.idle); err != nil {
 			return err
 		}
-		w := bufs.w
-		ex := &w.ex
 		c.state.Store(connActive)
 		// The config (and the targets) in force are the ones at the moment
 		// the request arrived, not when the connection went idle: a
 		// keepalive connection idle across a target switch must not send
 		// its next request to a target that has left.
-		s = g.snap.Load()
-		ls = settingsFor(s.cfg, name)
-		start := time.Now()
-		c.busy = c.served && start.Sub(c.last) < g.idle.crowdWait()
-		c.served = true
-		bufs.cr.ReadBy(start.Add(ls.readHeader), start)
-		ex.Reset()
-		ex.Start = start
-		head, err := h1.ReadHead(w.br, ls.maxHeader, &w.spill)
-		if err != nil {
-			g.rejectHead(ex, err)
-			return nil
-		}
-		// The head must not live in br's buffer: reading the body, and the
-		// proxy's client watcher, refill that buffer while the parsed
-		// request still points into the head.
-		w.headBuf = append(w.headBuf[:0], head...)
-		head = w.headBuf
-		if err := h1.ParseRequest(head, h1.Limits{MaxURI: ls.maxURI}, &ex.Req); err != nil {
-			g.reject(ex, h1.Status(err), "bad request: "+err.Error(), false)
-			return nil
-		}
-		path, ok := route.CleanPath(ex.Req.Path, w.pathBuf[:0])
-		if !ok {
-			c.last = g.reject(ex, 400, "bad request: the path climbs above the root or mixes dots with encoded slashes", ex.Req.KeepAlive && !ex.Req.HasBody())
-			if !ex.KeepAlive {
-				return nil
-			}
-			continue
-		}
-		if len(path) > 0 && &path[0] != &ex.Req.Path[0] {
-			w.pathBuf = path[:0]
-		}
-		m, found := s.table(name).Lookup(ex.Req.Host, path, ex.Req.Method)
-		if !found {
-			c.last = g.reject(ex, 404, "no route for this host and path", ex.Req.KeepAlive && !ex.Req.HasBody())
-			if !ex.KeepAlive {
-				return nil
-			}
-			continue
-		}
-		rs := m.Value
-		ex.Path, ex.PrefixLen = path, m.PrefixLen
-		if g.closing.Load() {
-			ex.Req.KeepAlive = false
-		}
-		// The request body must arrive within the route's deadline too.
-		bufs.cr.ReadBy(start.Add(rs.Total), start)
-		ex.SendTimeout = ls.send
-		rs.metrics.inflight.Inc()
-		g.proxy.Forward(ex, &rs.Route)
-		rs.metrics.inflight.Dec()
-		if !ex.BodyConsumed() {
-			ex.KeepAlive = false
-		}
-		if ex.End.IsZero() {
-			ex.End = time.Now()
-		}
-		c.last = ex.End
-		g.record(ex, rs)
-		if !ex.KeepAlive || ex.Upgraded {
+		if !g.serveRequest(c, g.snap.Load().view(c.l)) {
 			return nil
 		}
 	}
+}
+
+// serveRequest reads one request, routes it and forwards it; it reports
+// whether the connection may carry another.
+func (g *Gateway) serveRequest(c *clientConn, v *listenerView) (keepAlive bool) {
+	ex := &c.bufs.w.ex
+	path, ok := g.readRequest(c, &v.settings)
+	if !ok {
+		return ex.KeepAlive
+	}
+	m, found := v.table.Lookup(ex.Req.Host, path, ex.Req.Method)
+	if !found {
+		c.last = g.reject(ex, 404, "no route for this host and path", ex.Req.KeepAlive && !ex.Req.HasBody())
+		return ex.KeepAlive
+	}
+	ex.Path, ex.PrefixLen = path, m.PrefixLen
+	g.forward(c, m.Value, &v.settings)
+	return ex.KeepAlive && !ex.Upgraded
+}
+
+// readRequest reads and parses the next request head into the exchange and
+// cleans its path. When it fails it has answered the client, and the
+// exchange's KeepAlive says whether the connection may go on.
+func (g *Gateway) readRequest(c *clientConn, ls *listenerSettings) (path []byte, ok bool) {
+	w := c.bufs.w
+	ex := &w.ex
+	start := time.Now()
+	c.busy = c.served && start.Sub(c.last) < g.idle.crowdWait()
+	c.served = true
+	c.bufs.cr.ReadBy(start.Add(ls.readHeader), start)
+	ex.Reset()
+	ex.Start = start
+	head, err := h1.ReadHead(w.br, ls.maxHeader, &w.spill)
+	if err != nil {
+		g.rejectHead(ex, err)
+		ex.KeepAlive = false
+		return nil, false
+	}
+	// The head must not live in br's buffer: reading the body, and the
+	// proxy's client watcher, refill that buffer while the parsed request
+	// still points into the head.
+	w.headBuf = append(w.headBuf[:0], head...)
+	if err := h1.ParseRequest(w.headBuf, h1.Limits{MaxURI: ls.maxURI}, &ex.Req); err != nil {
+		g.reject(ex, h1.Status(err), "bad request: "+err.Error(), false)
+		return nil, false
+	}
+	path, err = route.CleanPath(ex.Req.Path, w.pathBuf[:0])
+	if err != nil {
+		c.last = g.reject(ex, 400, "bad request: "+err.Error(), ex.Req.KeepAlive && !ex.Req.HasBody())
+		return nil, false
+	}
+	if len(path) > 0 && &path[0] != &ex.Req.Path[0] {
+		w.pathBuf = path[:0]
+	}
+	return path, true
+}
+
+// forward hands a routed request to the proxy and records it.
+func (g *Gateway) forward(c *clientConn, rs *routeState, ls *listenerSettings) {
+	ex := &c.bufs.w.ex
+	if g.closing.Load() {
+		ex.Req.KeepAlive = false
+	}
+	// The request body must arrive within the route's deadline too.
+	c.bufs.cr.ReadBy(ex.Start.Add(rs.Total), ex.Start)
+	ex.SendTimeout = ls.send
+	rs.metrics.inflight.Inc()
+	g.proxy.Forward(ex, &rs.Route)
+	rs.metrics.inflight.Dec()
+	if !ex.BodyConsumed() {
+		ex.KeepAlive = false
+	}
+	if ex.End.IsZero() {
+		ex.End = time.Now()
+	}
+	c.last = ex.End
+	g.record(ex, rs)
 }
 
 // connBufs hold a client connection's working state — read and write
@@ -537,14 +482,15 @@ func (g *Gateway) rejectHead(ex *proxy.Exchange, err error) {
 // reject answers a request that never reaches a route. It returns when it
 // finished.
 func (g *Gateway) reject(ex *proxy.Exchange, status int, msg string, keepAlive bool) time.Time {
-	ex.Status, ex.KeepAlive, ex.ErrClass = status, keepAlive, proxy.ClassBadRequest
+	class := proxy.ClassBadRequest
 	if status == 404 {
-		ex.ErrClass = "no_route"
+		class = proxy.ClassNoRoute
 	}
+	ex.KeepAlive = keepAlive
 	ex.BW.Reset(ex.Client)
 	now := time.Now()
 	ex.ArmWrite(now.Add(5*time.Second), now)
-	proxy.WriteError(ex.BW, status, msg, "", "", 0, keepAlive, false)
+	g.proxy.Answer(ex, proxy.ErrorAnswer{Status: status, Class: class, Message: msg})
 	ex.End = time.Now()
 	g.record(ex, nil)
 	return ex.End
@@ -580,7 +526,7 @@ func (g *Gateway) record(ex *proxy.Exchange, rs *routeState) {
 		slog.Int64("bytes", ex.BytesOut),
 		slog.String("request_id", string(ex.RequestID)),
 		slog.String("client", ex.RemoteIP),
-		slog.String("error", ex.ErrClass),
+		slog.String("error", ex.ErrClass.String()),
 	)
 }
 
@@ -616,7 +562,7 @@ type clientConn struct {
 	// crowd, and is not counted in it.
 	busy   bool
 	served bool     // a request has ended on this connection
-	tls    bool     // nc is a TLS connection (it never parks)
+	tls    bool     // the client speaks TLS over nc (it never parks)
 	park   parkSlot // the parker's bookkeeping while parked
 }
 

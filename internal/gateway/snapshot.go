@@ -20,15 +20,27 @@ type snapshot struct {
 	loaded    time.Time
 	routes    []*routeState
 	upstreams map[string]*upstream.Upstream
-	// tables maps a listener name to its routing table; anyTable serves
-	// connections of a listener that a reload has removed.
-	tables   map[string]*route.Table[*routeState]
-	anyTable *route.Table[*routeState]
-	// tls holds each TLS listener's certificates and handshake settings,
-	// by listener name.
-	tls map[string]*listenerTLS
-	// routeBreakers become the gateway's once this snapshot is swapped in.
+	// origins says where each upstream's targets come from: the file, or a
+	// runtime override (see overrides.go).
+	origins map[string]TargetsOrigin
+	// listeners maps each bound socket to its name, limits and routing
+	// table in this config; anyView serves connections of a listener that
+	// a reload has removed. A rename is part of the snapshot, so it takes
+	// effect with everything else or not at all.
+	listeners map[*listener]*listenerView
+	anyView   *listenerView
+	// routeBreakers become the gateway's once this snapshot is installed.
 	routeBreakers map[string]*breaker.Breaker
+}
+
+// listenerView is a listener as one config sees it.
+type listenerView struct {
+	name     string
+	settings listenerSettings
+	table    *route.Table[*routeState]
+	// tls is the listener's certificates and handshake settings; nil for
+	// plain HTTP.
+	tls *listenerTLS
 }
 
 // routeState is a route with its metric handles.
@@ -37,95 +49,133 @@ type routeState struct {
 	metrics *routeMetrics
 }
 
-// build turns a validated config into a snapshot, reusing the registry's
-// targets, pools, breakers and budgets. overrides replace the targets of
-// the upstreams they name (set through the admin API).
-func (g *Gateway) build(cfg *config.Config, overrides map[string][]upstream.Member) (*snapshot, error) {
+// breakerUpdate is a route breaker's new settings, applied only when the
+// snapshot that carries them is installed.
+type breakerUpdate struct {
+	b *breaker.Breaker
+	s breaker.Settings
+}
+
+// build turns a validated config into a snapshot for the listeners in
+// names, reusing the registry's targets, pools, breakers and budgets. It
+// changes nothing that runs: what a reused breaker or bulkhead must change
+// is staged, applied by commit. overrides replace the targets of the
+// upstreams they name.
+func (g *Gateway) build(cfg *config.Config, names map[*listener]string, overrides map[string]Override) (*snapshot, []breakerUpdate, error) {
 	s := &snapshot{
 		cfg:       cfg,
 		loaded:    time.Now(),
 		upstreams: map[string]*upstream.Upstream{},
-		tables:    map[string]*route.Table[*routeState]{},
-	}
-	var err error
-	if s.tls, err = buildTLS(cfg, s.loaded); err != nil {
-		return nil, err
+		origins:   map[string]TargetsOrigin{},
+		listeners: map[*listener]*listenerView{},
 	}
 	for name, uc := range cfg.Upstreams {
-		members := overrides[name]
-		if members == nil {
-			for _, t := range uc.Targets {
-				members = append(members, upstream.Member{Addr: t.Address, Weight: t.Weight, Backup: t.Backup})
+		targets, origin := fileTargets(uc), TargetsOrigin{Origin: OriginFile}
+		if o, ok := overrides[name]; ok {
+			targets, origin = o.Targets, TargetsOrigin{Origin: o.Origin, Since: o.Since}
+		}
+		s.upstreams[name] = g.registry.Build(name, upstreamSettings(uc), targets)
+		s.origins[name] = origin
+	}
+	updates, err := g.buildRoutes(cfg, s)
+	if err != nil {
+		return nil, nil, err
+	}
+	for l, name := range names {
+		t, err := route.New(routeEntries(cfg, s, name))
+		if err != nil {
+			return nil, nil, err
+		}
+		v := &listenerView{name: name, settings: settingsFor(cfg, name), table: t}
+		if lc := cfg.Listeners[name]; lc != nil && lc.TLS != nil {
+			// Every certificate is read again: a reload picks up renewed
+			// files, and one that no longer loads rejects the reload.
+			if v.tls, err = newListenerTLS(lc, s.loaded); err != nil {
+				return nil, nil, fmt.Errorf("listener %s: %w", name, err)
 			}
 		}
-		s.upstreams[name] = g.registry.Build(name, upstreamSettings(uc), members)
+		s.listeners[l] = v
 	}
-	routeBreakers := map[string]*breaker.Breaker{}
+	t, err := route.New(routeEntries(cfg, s, ""))
+	if err != nil {
+		return nil, nil, err
+	}
+	s.anyView = &listenerView{settings: settingsFor(cfg, ""), table: t}
+	return s, updates, nil
+}
+
+// buildRoutes fills s.routes and s.routeBreakers. Route breakers live as
+// long as the route's name does; a kept one's new settings are returned,
+// to be applied when s is installed.
+func (g *Gateway) buildRoutes(cfg *config.Config, s *snapshot) ([]breakerUpdate, error) {
 	g.mu.Lock()
+	running := g.routeBreakers
+	g.mu.Unlock()
+	var updates []breakerUpdate
+	s.routeBreakers = map[string]*breaker.Breaker{}
 	for _, rc := range cfg.Routes {
 		u := s.upstreams[rc.Upstream]
 		if u == nil {
-			g.mu.Unlock()
 			return nil, fmt.Errorf("route %s: unknown upstream %q", rc.Name, rc.Upstream)
 		}
 		rs := &routeState{Route: routeSettings(rc, u)}
 		if rc.Breaker != nil && !rc.Breaker.Disabled {
-			// Route breakers live as long as the route's name does.
-			b := g.routeBreakers[rc.Name]
+			set := breakerSettings(rc.Breaker)
+			b := running[rc.Name]
 			if b == nil {
-				b = breaker.New(breakerSettings(rc.Breaker))
+				b = breaker.New(set)
 			} else {
-				b.Update(breakerSettings(rc.Breaker))
+				updates = append(updates, breakerUpdate{b, set})
 			}
-			routeBreakers[rc.Name] = b
+			s.routeBreakers[rc.Name] = b
 			rs.Breaker = b
 		}
 		rs.metrics = g.metrics.forRoute(rc.Name, rc.Upstream)
 		s.routes = append(s.routes, rs)
 	}
-	s.routeBreakers = routeBreakers
-	g.mu.Unlock()
-
-	entries := func(listener string) []route.Entry[*routeState] {
-		var es []route.Entry[*routeState]
-		for i, rc := range cfg.Routes {
-			if listener != "" && len(rc.Listeners) > 0 && !contains(rc.Listeners, listener) {
-				continue
-			}
-			if listener == "" && len(rc.Listeners) > 0 {
-				continue
-			}
-			es = append(es, route.Entry[*routeState]{
-				Hosts:   rc.Match.Hosts,
-				Prefix:  rc.Match.PathPrefix,
-				Methods: rc.Match.Methods,
-				Value:   s.routes[i],
-			})
-		}
-		return es
-	}
-	for name := range cfg.Listeners {
-		if s.tables[name], err = route.New(entries(name)); err != nil {
-			return nil, err
-		}
-	}
-	if s.anyTable, err = route.New(entries("")); err != nil {
-		return nil, err
-	}
-	return s, nil
+	return updates, nil
 }
 
-func (s *snapshot) table(listener string) *route.Table[*routeState] {
-	if t := s.tables[listener]; t != nil {
-		return t
+// routeEntries lists the routes a listener serves: those bound to it and
+// those bound to none. The empty name stands for a listener a reload
+// removed, which serves only the routes bound to none.
+func routeEntries(cfg *config.Config, s *snapshot, listener string) []route.Entry[*routeState] {
+	var es []route.Entry[*routeState]
+	for i, rc := range cfg.Routes {
+		if len(rc.Listeners) > 0 && (listener == "" || !contains(rc.Listeners, listener)) {
+			continue
+		}
+		es = append(es, route.Entry[*routeState]{
+			Hosts:   rc.Match.Hosts,
+			Prefix:  rc.Match.PathPrefix,
+			Methods: rc.Match.Methods,
+			Value:   s.routes[i],
+		})
 	}
-	return s.anyTable
+	return es
+}
+
+// view returns how this snapshot serves connections accepted on l.
+func (s *snapshot) view(l *listener) *listenerView {
+	if v := s.listeners[l]; v != nil {
+		return v
+	}
+	return s.anyView
 }
 
 func (s *snapshot) upstreamList() []*upstream.Upstream {
 	out := make([]*upstream.Upstream, 0, len(s.upstreams))
 	for _, u := range s.upstreams {
 		out = append(out, u)
+	}
+	return out
+}
+
+// fileTargets are an upstream's targets as its config file lists them.
+func fileTargets(uc *config.Upstream) []config.Target {
+	out := make([]config.Target, len(uc.Targets))
+	for i, t := range uc.Targets {
+		out[i] = *t
 	}
 	return out
 }
@@ -191,6 +241,7 @@ func routeSettings(rc *config.Route, u *upstream.Upstream) proxy.Route {
 		NonIdempotent: rc.Retry.NonIdempotent,
 		BufferBytes:   int64(*rc.Retry.BufferBytes),
 		MaxBody:       int64(*rc.MaxBodyBytes),
+		Upgrades:      rc.Upgrades,
 	}
 	for _, on := range rc.Retry.On {
 		switch on = strings.ToLower(on); {

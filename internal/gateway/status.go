@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/skjold-dev/skjold/internal/breaker"
+	"github.com/skjold-dev/skjold/internal/config"
 	"github.com/skjold-dev/skjold/internal/health"
 	"github.com/skjold-dev/skjold/internal/upstream"
 )
@@ -50,7 +51,13 @@ type UpstreamStatus struct {
 	Requests uint64         `json:"requests"`
 	Failures uint64         `json:"failures"`
 	Breaker  *BreakerStatus `json:"breaker,omitempty"`
-	Targets  []TargetStatus `json:"targets"`
+	// TargetsFrom says where Targets come from: the config file, or a
+	// runtime override (admin or deploy) and since when.
+	TargetsFrom TargetsOrigin  `json:"targets_from"`
+	Targets     []TargetStatus `json:"targets"`
+	// FileTargets are the config file's targets when an override replaces
+	// them.
+	FileTargets []config.Target `json:"file_targets,omitempty"`
 }
 
 // TargetStatus is one target: passive and active health, load, counters.
@@ -102,7 +109,9 @@ func (g *Gateway) Status() Status {
 		Certificates:  s.certificateStatus(now),
 	}
 	for _, l := range g.listeners {
-		st.Listeners = append(st.Listeners, ListenerStatus{Name: *l.name.Load(), Address: l.ln.Addr().String()})
+		if v := s.listeners[l]; v != nil {
+			st.Listeners = append(st.Listeners, ListenerStatus{Name: v.name, Address: l.ln.Addr().String()})
+		}
 	}
 	checks := map[string]map[string]health.TargetStatus{}
 	for name, c := range g.checkers {
@@ -124,7 +133,10 @@ func (g *Gateway) Status() Status {
 		})
 	}
 	for name, u := range s.upstreams {
-		us := UpstreamStatus{Name: name, Balance: u.Settings().Balance, Breaker: breakerStatus(u.Breaker)}
+		us := UpstreamStatus{Name: name, Balance: u.Settings().Balance, Breaker: breakerStatus(u.Breaker), TargetsFrom: s.origins[name]}
+		if us.TargetsFrom.Origin != OriginFile {
+			us.FileTargets = fileTargets(s.cfg.Upstreams[name])
+		}
 		for _, ts := range u.Stats(now) {
 			t := TargetStatus{TargetStats: ts}
 			if hs, ok := checks[name][ts.Address]; ok {

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
+	"maps"
 	"time"
 
 	"github.com/skjold-dev/skjold/internal/config"
@@ -23,7 +23,11 @@ var (
 
 // TargetSwitch replaces an upstream's targets (blue → green).
 type TargetSwitch struct {
-	Targets []upstream.Member
+	// Targets must pass config.CheckTargets; a weight of 0 counts as 1.
+	Targets []config.Target
+	// Origin records who switched: OriginAdmin (the default) or
+	// OriginDeploy.
+	Origin Origin
 	// WaitHealthy delays the switch until every new target has passed its
 	// health check (the upstream's, or GET /health when it has none).
 	WaitHealthy bool
@@ -39,6 +43,8 @@ type SwitchResult struct {
 	Upstream string   `json:"upstream"`
 	Previous []string `json:"previous"`
 	Targets  []string `json:"targets"`
+	// Origin is where the targets now in force come from.
+	Origin Origin `json:"origin"`
 	// Drained is false when requests were still running on the old targets
 	// when the drain timeout passed; Remaining says how many.
 	Drained   bool          `json:"drained"`
@@ -48,96 +54,119 @@ type SwitchResult struct {
 
 // SetTargets switches an upstream to new targets atomically: requests that
 // started before the switch finish on the old targets, every request after
-// it goes to the new ones. The replacement holds across reloads of the same
-// config until the next switch or restart.
+// it goes to the new ones. The override is saved in the state directory
+// first, and holds across reloads and restarts until DropTargets or the
+// next switch (see overrides.go).
 func (g *Gateway) SetTargets(ctx context.Context, name string, sw TargetSwitch) (SwitchResult, error) {
 	start := time.Now()
-	res := SwitchResult{Upstream: name}
-	if err := checkMembers(sw.Targets); err != nil {
-		return res, err
+	sw.Targets = config.WithDefaultWeights(sw.Targets)
+	if err := config.CheckTargets(sw.Targets); err != nil {
+		return SwitchResult{Upstream: name}, fmt.Errorf("upstream %s: nothing was switched: %w", name, err)
 	}
 	s := g.snap.Load()
 	if s == nil || s.upstreams[name] == nil {
-		return res, fmt.Errorf("%w %q", ErrUnknownUpstream, name)
+		return SwitchResult{Upstream: name}, fmt.Errorf("%w %q", ErrUnknownUpstream, name)
 	}
 	if sw.WaitHealthy {
 		if err := g.waitHealthy(ctx, name, s.cfg.Upstreams[name], sw); err != nil {
-			return res, err
+			return SwitchResult{Upstream: name}, err
 		}
 	}
+	origin := sw.Origin
+	if origin == "" {
+		origin = OriginAdmin
+	}
+	o := Override{Targets: sw.Targets, Origin: origin, Since: time.Now().UTC()}
+	return g.replaceTargets(ctx, name, &o, sw.DrainTimeout, start)
+}
 
+// DropTargets drops an upstream's target override: the config file's
+// targets are in force again, saved so across restarts, and requests on the
+// override's targets drain as after a switch. Without an override it
+// changes nothing.
+func (g *Gateway) DropTargets(ctx context.Context, name string, drain time.Duration) (SwitchResult, error) {
+	return g.replaceTargets(ctx, name, nil, drain, time.Now())
+}
+
+// replaceTargets installs the running config with the upstream's override
+// set to o (nil drops it), then waits for requests on targets that left.
+func (g *Gateway) replaceTargets(ctx context.Context, name string, o *Override, drain time.Duration, start time.Time) (SwitchResult, error) {
+	res := SwitchResult{Upstream: name}
 	g.applyMu.Lock()
-	s = g.snap.Load()
+	s := g.snap.Load()
 	old := s.upstreams[name]
 	if old == nil {
 		g.applyMu.Unlock()
 		return res, fmt.Errorf("%w %q", ErrUnknownUpstream, name)
 	}
 	g.mu.Lock()
-	overrides := make(map[string][]upstream.Member, len(g.overrides)+1)
-	for k, v := range g.overrides {
-		overrides[k] = v
-	}
-	overrides[name] = slices.Clone(sw.Targets)
+	ov := maps.Clone(g.overrides)
 	g.mu.Unlock()
-	next, err := g.build(s.cfg, overrides)
-	if err != nil {
-		g.applyMu.Unlock()
-		return res, err
+	if o != nil {
+		ov[name] = *o
+	} else {
+		delete(ov, name)
 	}
-	next.loaded = s.loaded // the config itself did not change
-	g.syncHealth(s.cfg, next)
-	g.snap.Store(next)
-	g.mu.Lock()
-	g.overrides = overrides
-	g.routeBreakers = next.routeBreakers
-	g.mu.Unlock()
-	g.registry.Retain(next.upstreamList())
+	next, err := g.install(change{cfg: s.cfg, overrides: ov, saveOverrides: true, loaded: s.loaded})
 	g.applyMu.Unlock()
+	if err != nil {
+		return res, fmt.Errorf("upstream %s: nothing was switched: %w", name, err)
+	}
+	res.Origin = next.origins[name].Origin
+	for _, t := range next.upstreams[name].Targets() {
+		res.Targets = append(res.Targets, t.Addr)
+	}
+	leaving := leavingTargets(old, next.upstreams[name], &res)
+	g.log.Info("upstream targets switched", "upstream", name, "origin", res.Origin, "previous", res.Previous, "targets", res.Targets)
+	g.drain(ctx, leaving, drain, &res)
+	res.Took = time.Since(start)
+	return res, nil
+}
 
-	// Drain: wait for requests on targets that left.
-	keep := map[string]bool{}
-	for _, m := range sw.Targets {
-		keep[m.Addr] = true
-		res.Targets = append(res.Targets, m.Addr)
+// leavingTargets lists old's targets that next does not have, and fills
+// res.Previous.
+func leavingTargets(old, next *upstream.Upstream, res *SwitchResult) []*upstream.Target {
+	keep := map[*upstream.Target]bool{}
+	for _, t := range next.Targets() {
+		keep[t] = true
 	}
 	var leaving []*upstream.Target
 	for _, t := range old.Targets() {
 		res.Previous = append(res.Previous, t.Addr)
-		if !keep[t.Addr] {
+		if !keep[t] {
 			leaving = append(leaving, t)
 		}
 	}
-	g.log.Info("upstream targets switched", "upstream", name, "previous", res.Previous, "targets", res.Targets)
-	drain := sw.DrainTimeout
-	if drain <= 0 {
-		drain = 30 * time.Second
+	return leaving
+}
+
+// drain waits until no request runs on leaving, for up to timeout (30s
+// when zero) or until ctx ends, and records what is left in res.
+func (g *Gateway) drain(ctx context.Context, leaving []*upstream.Target, timeout time.Duration, res *SwitchResult) {
+	if timeout <= 0 {
+		timeout = 30 * time.Second
 	}
-	deadline := time.Now().Add(drain)
+	deadline := time.Now().Add(timeout)
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		var n int64
+		res.Remaining = 0
 		for _, t := range leaving {
-			n += t.InFlight()
+			res.Remaining += t.InFlight()
 		}
-		res.Remaining = n
-		if n == 0 {
+		if res.Remaining == 0 {
 			res.Drained = true
-			break
+			return
 		}
 		if time.Now().After(deadline) {
-			break
+			return
 		}
 		select {
 		case <-ctx.Done():
-			res.Took = time.Since(start)
-			return res, nil
+			return
 		case <-tick.C:
 		}
 	}
-	res.Took = time.Since(start)
-	return res, nil
 }
 
 // waitHealthy probes the new targets until each passes its health check.
@@ -155,39 +184,13 @@ func (g *Gateway) waitHealthy(ctx context.Context, name string, uc *config.Upstr
 	c := health.New(name, spec, g.healthCli, g.log, nil)
 	addrs := make([]string, 0, len(sw.Targets))
 	for _, m := range sw.Targets {
-		addrs = append(addrs, m.Addr)
+		addrs = append(addrs, m.Address)
 	}
 	c.Sync(addrs)
 	c.Start(ctx)
 	defer c.Stop()
 	if err := c.WaitHealthy(ctx, addrs); err != nil {
 		return fmt.Errorf("upstream %s: %w within %s; nothing was switched: %w", name, ErrNotHealthy, timeout, err)
-	}
-	return nil
-}
-
-// checkMembers applies the config's rules for targets to a switch.
-func checkMembers(ms []upstream.Member) error {
-	if len(ms) == 0 {
-		return errors.New("a target switch needs at least one target")
-	}
-	seen := map[string]bool{}
-	primary := false
-	for _, m := range ms {
-		if err := config.ValidTargetAddress(m.Addr); err != nil {
-			return fmt.Errorf("target %q: %w", m.Addr, err)
-		}
-		if m.Weight < 0 || m.Weight > 1000 {
-			return fmt.Errorf("target %q: weight %d must be 1..1000", m.Addr, m.Weight)
-		}
-		if seen[m.Addr] {
-			return fmt.Errorf("target %q is listed twice", m.Addr)
-		}
-		seen[m.Addr] = true
-		primary = primary || !m.Backup
-	}
-	if !primary {
-		return errors.New("every target is a backup; at least one must not be")
 	}
 	return nil
 }

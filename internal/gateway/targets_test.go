@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/skjold-dev/skjold/internal/config"
-	"github.com/skjold-dev/skjold/internal/upstream"
 )
 
 func blueGreenConfig(blue string) string {
@@ -32,7 +35,7 @@ func TestSetTargetsSwitchesEveryLaterRequest(t *testing.T) {
 		t.Fatalf("before: %q", body)
 	}
 	res, err := gw.SetTargets(context.Background(), "app", TargetSwitch{
-		Targets:     []upstream.Member{{Addr: green.addr()}},
+		Targets:     []config.Target{{Address: green.addr()}},
 		WaitHealthy: true, HealthTimeout: 5 * time.Second, DrainTimeout: time.Second,
 	})
 	if err != nil {
@@ -54,7 +57,7 @@ func TestSetTargetsSwitchesEveryLaterRequest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := gw.Apply(cfg); err != nil {
+	if _, err := gw.Apply(cfg); err != nil {
 		t.Fatal(err)
 	}
 	if _, body, _ := get(t, c, "http://"+gw.addr+"/"); body != "green ok" {
@@ -95,7 +98,7 @@ func TestSetTargetsDrainsOldTargets(t *testing.T) {
 			}
 			start := time.Now()
 			res, err := gw.SetTargets(context.Background(), "app", TargetSwitch{
-				Targets: []upstream.Member{{Addr: green.addr()}}, DrainTimeout: tc.drain,
+				Targets: []config.Target{{Address: green.addr()}}, DrainTimeout: tc.drain,
 			})
 			took := time.Since(start)
 			if err != nil {
@@ -131,7 +134,7 @@ func TestSetTargetsRefusesUnhealthyTargets(t *testing.T) {
 	green.status.Store(503)
 	gw := startGateway(t, blueGreenConfig(blue.addr()))
 	_, err := gw.SetTargets(context.Background(), "app", TargetSwitch{
-		Targets: []upstream.Member{{Addr: green.addr()}}, WaitHealthy: true, HealthTimeout: 700 * time.Millisecond,
+		Targets: []config.Target{{Address: green.addr()}}, WaitHealthy: true, HealthTimeout: 700 * time.Millisecond,
 	})
 	if !errors.Is(err, ErrNotHealthy) {
 		t.Fatalf("err = %v, want ErrNotHealthy", err)
@@ -139,18 +142,128 @@ func TestSetTargetsRefusesUnhealthyTargets(t *testing.T) {
 	if _, body, _ := get(t, newClient(), "http://"+gw.addr+"/"); body != "blue ok" {
 		t.Fatalf("traffic moved to an unhealthy target: %q", body)
 	}
-	for _, bad := range [][]upstream.Member{
+	for _, bad := range [][]config.Target{
 		nil,
-		{{Addr: "nohost"}},
-		{{Addr: green.addr()}, {Addr: green.addr()}},
-		{{Addr: green.addr(), Backup: true}},
-		{{Addr: green.addr(), Weight: 5000}},
+		{{Address: "nohost"}},
+		{{Address: green.addr()}, {Address: green.addr()}},
+		{{Address: green.addr(), Backup: true}},
+		{{Address: green.addr(), Weight: 5000}},
 	} {
 		if _, err := gw.SetTargets(context.Background(), "app", TargetSwitch{Targets: bad}); err == nil {
 			t.Errorf("switch to %+v accepted", bad)
 		}
 	}
-	if _, err := gw.SetTargets(context.Background(), "nope", TargetSwitch{Targets: []upstream.Member{{Addr: green.addr()}}}); !errors.Is(err, ErrUnknownUpstream) {
+	if _, err := gw.SetTargets(context.Background(), "nope", TargetSwitch{Targets: []config.Target{{Address: green.addr()}}}); !errors.Is(err, ErrUnknownUpstream) {
 		t.Errorf("unknown upstream: %v", err)
+	}
+}
+
+// withStateDir makes a test gateway save its target overrides in dir.
+func withStateDir(dir string) func(*Gateway) { return func(g *Gateway) { g.stateDir = dir } }
+
+func bodyOf(t *testing.T, gw *testGateway) string {
+	t.Helper()
+	_, body, _ := get(t, newClient(), "http://"+gw.addr+"/")
+	return body
+}
+
+// A target override holds across a reload that changes the file's targets
+// (which warns and shows in the status where the targets come from) and
+// across a real restart of the gateway; dropping it puts the file's targets
+// back, and that too survives a restart.
+func TestTargetOverrideSurvivesRestartUntilDropped(t *testing.T) {
+	blue, green, red := newSwitchable(t, "blue"), newSwitchable(t, "green"), newSwitchable(t, "red")
+	dir := t.TempDir()
+	gw := startGateway(t, blueGreenConfig(blue.addr()), withStateDir(dir))
+	before := time.Now().UTC()
+	if _, err := gw.SetTargets(context.Background(), "app", TargetSwitch{
+		Targets: []config.Target{{Address: green.addr()}}, Origin: OriginDeploy, DrainTimeout: time.Second,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	us := upstreamStatus(t, gw, "app")
+	if us.TargetsFrom.Origin != OriginDeploy || us.TargetsFrom.Since.Before(before) ||
+		len(us.FileTargets) != 1 || us.FileTargets[0].Address != blue.addr() {
+		t.Errorf("status after the switch: from %+v, file targets %+v", us.TargetsFrom, us.FileTargets)
+	}
+	since := us.TargetsFrom.Since
+
+	// The file now names red: the override stays, with a warning.
+	rep, err := gw.Apply(mustParse(t, strings.Replace(blueGreenConfig(red.addr()), "127.0.0.1:0", gw.addr, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Warnings) != 1 || !containsStr(rep.Warnings[0], "upstream app") || !containsStr(rep.Warnings[0], red.addr()) {
+		t.Errorf("reload warnings: %q, want one naming upstream app and the file's %s", rep.Warnings, red.addr())
+	}
+	if b := bodyOf(t, gw); b != "green ok" {
+		t.Fatalf("after a reload that changed the file's targets: %q, want the override (green)", b)
+	}
+
+	// A real restart: a new gateway on the same state directory.
+	if err := gw.stop(); err != nil {
+		t.Fatal(err)
+	}
+	gw = startGateway(t, blueGreenConfig(red.addr()), withStateDir(dir))
+	if b := bodyOf(t, gw); b != "green ok" {
+		t.Fatalf("after a restart: %q, want the saved override (green)", b)
+	}
+	if from := upstreamStatus(t, gw, "app").TargetsFrom; from.Origin != OriginDeploy || !from.Since.Equal(since) {
+		t.Errorf("after a restart the status says %+v, want deploy since %s", from, since)
+	}
+
+	res, err := gw.DropTargets(context.Background(), "app", time.Second)
+	if err != nil || res.Origin != OriginFile || len(res.Targets) != 1 || res.Targets[0] != red.addr() {
+		t.Fatalf("drop: %+v, %v", res, err)
+	}
+	if b := bodyOf(t, gw); b != "red ok" {
+		t.Fatalf("after the drop: %q, want the file's target (red)", b)
+	}
+	if err := gw.stop(); err != nil {
+		t.Fatal(err)
+	}
+	gw = startGateway(t, blueGreenConfig(red.addr()), withStateDir(dir))
+	if b := bodyOf(t, gw); b != "red ok" {
+		t.Fatalf("after a restart following the drop: %q, want red", b)
+	}
+	if from := upstreamStatus(t, gw, "app").TargetsFrom; from.Origin != OriginFile {
+		t.Errorf("status after the drop and a restart: %+v, want file", from)
+	}
+}
+
+// A switch whose override cannot be saved is refused and changes nothing:
+// it would otherwise be lost on the next restart without a word.
+func TestSwitchThatCannotBeSavedChangesNothing(t *testing.T) {
+	blue, green := newSwitchable(t, "blue"), newSwitchable(t, "green")
+	dir := filepath.Join(t.TempDir(), "state")
+	gw := startGateway(t, blueGreenConfig(blue.addr()), withStateDir(dir))
+	// The state directory turns into a file: nothing can be saved there.
+	if err := os.WriteFile(dir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := gw.SetTargets(context.Background(), "app", TargetSwitch{Targets: []config.Target{{Address: green.addr()}}})
+	if err == nil || !containsStr(err.Error(), "nothing was switched") {
+		t.Fatalf("switch with an unwritable state directory: %v, want refused", err)
+	}
+	if b := bodyOf(t, gw); b != "blue ok" {
+		t.Errorf("after the refused switch: %q, want blue", b)
+	}
+	if from := upstreamStatus(t, gw, "app").TargetsFrom; from.Origin != OriginFile {
+		t.Errorf("status after the refused switch: %+v, want file", from)
+	}
+}
+
+// A damaged overrides file stops the start with an error naming the file,
+// rather than quietly serving targets the operator did not choose.
+func TestDamagedOverrideFileIsRefusedAtStart(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "targets.json")
+	if err := os.WriteFile(path, []byte(`{"upstreams": {"app": {"targets": [{"address": "nohost"}]}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g := New(Options{Logger: slog.New(slog.DiscardHandler), StateDir: dir})
+	_, err := g.Apply(mustParse(t, blueGreenConfig("127.0.0.1:9")))
+	if !errors.Is(err, ErrStateDamaged) || !containsStr(err.Error(), path) {
+		t.Errorf("apply with a damaged override file: %v, want ErrStateDamaged naming %s", err, path)
 	}
 }

@@ -5,11 +5,11 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"maps"
 	"net"
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,23 +32,6 @@ type listenerTLS struct {
 	conf *tls.Config
 	// hsts is the Strict-Transport-Security value, "" when not sent.
 	hsts string
-}
-
-// buildTLS loads the certificates of every TLS listener in cfg. Any
-// failure rejects the config, so a reload never serves half a set.
-func buildTLS(cfg *config.Config, now time.Time) (map[string]*listenerTLS, error) {
-	out := map[string]*listenerTLS{}
-	for name, lc := range cfg.Listeners {
-		if lc.TLS == nil {
-			continue
-		}
-		lt, err := newListenerTLS(lc, now)
-		if err != nil {
-			return nil, fmt.Errorf("listener %s: %w", name, err)
-		}
-		out[name] = lt
-	}
-	return out, nil
 }
 
 func newListenerTLS(lc *config.Listener, now time.Time) (*listenerTLS, error) {
@@ -87,27 +70,21 @@ func newListenerTLS(lc *config.Listener, now time.Time) (*listenerTLS, error) {
 func (g *Gateway) baseTLS(l *listener) *tls.Config {
 	return &tls.Config{
 		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
-			if lt := g.snap.Load().tlsFor(*l.name.Load()); lt != nil {
-				return lt.conf, nil
+			if s := g.snap.Load(); s != nil {
+				if lt := s.view(l).tls; lt != nil {
+					return lt.conf, nil
+				}
 			}
 			return nil, errors.New("listener no longer serves TLS")
 		},
 	}
 }
 
-func (s *snapshot) tlsFor(listener string) *listenerTLS {
-	if s == nil {
-		return nil
-	}
-	return s.tls[listener]
-}
-
 // handshake runs the TLS handshake of a new connection on a TLS listener,
 // bounded by the listener's read_header_timeout: a client that sends plain
 // HTTP, a truncated ClientHello or nothing at all is closed by then. It
 // returns the TLS connection to serve, or nil when the handshake failed.
-func (g *Gateway) handshake(c *clientConn, timeout time.Duration) *tls.Conn {
-	name := *c.l.name.Load()
+func (g *Gateway) handshake(c *clientConn, name string, timeout time.Duration) *tls.Conn {
 	tc := tls.Server(c.nc, c.l.tlsBase)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
@@ -134,7 +111,11 @@ func (g *Gateway) refreshCertificates(now time.Time) {
 	if s == nil {
 		return
 	}
-	for name, lt := range s.tls {
+	for _, v := range s.listeners {
+		if v.tls == nil {
+			continue
+		}
+		name, lt := v.name, v.tls
 		n, err := lt.set.Refresh(now)
 		if n > 0 {
 			g.log.Info("certificate files changed: reloaded", "listener", name, "certificates", n)
@@ -155,11 +136,15 @@ type CertificateStatus struct {
 
 func (s *snapshot) certificateStatus(now time.Time) []CertificateStatus {
 	var out []CertificateStatus
-	for _, name := range slices.Sorted(maps.Keys(s.tls)) {
-		for _, info := range s.tls[name].set.Infos() {
-			out = append(out, CertificateStatus{Listener: name, Info: info, ExpiresInSeconds: int64(info.ExpiresIn(now) / time.Second)})
+	for _, v := range s.listeners {
+		if v.tls == nil {
+			continue
+		}
+		for _, info := range v.tls.set.Infos() {
+			out = append(out, CertificateStatus{Listener: v.name, Info: info, ExpiresInSeconds: int64(info.ExpiresIn(now) / time.Second)})
 		}
 	}
+	slices.SortStableFunc(out, func(a, b CertificateStatus) int { return strings.Compare(a.Listener, b.Listener) })
 	return out
 }
 

@@ -251,7 +251,7 @@ func TestTLSReloadWithABadCertificateKeepsServingTheOldOne(t *testing.T) {
 	// Even a config that passed validation before the files changed is
 	// refused at apply time, whole.
 	cfg := mustParseBefore(t, f)
-	if err := f.Apply(cfg); err == nil {
+	if _, err := f.Apply(cfg); err == nil {
 		t.Fatal("Apply with a mismatched key succeeded")
 	}
 	code, _, _ := get(t, f.client(nil), f.url("/still"))
@@ -305,7 +305,7 @@ func TestTLSSessionsResumeAcrossAReload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.Apply(cfg); err != nil {
+	if _, err := f.Apply(cfg); err != nil {
 		t.Fatal(err)
 	}
 	if !dial() {

@@ -63,15 +63,14 @@ type result struct {
 }
 
 // New returns a Checker for the upstream called name. It probes nothing
-// until Start and Sync. client is used for every probe; nil means a
-// client of the checker's own that never reuses connections and ignores
-// proxy settings from the environment. Redirects are never followed,
+// until Start and Sync. client is used for every probe; nil means
+// NewClient's. Redirects are never followed,
 // whatever client's CheckRedirect says. logger may be nil (no logs).
 // onChange, if not nil, is called from a probe goroutine, without any
 // lock held, after each state change; it must not call Stop.
 func New(name string, spec Spec, client *http.Client, logger *slog.Logger, onChange func(addr string, s State)) *Checker {
 	if client == nil {
-		client = newClient()
+		client = NewClient()
 	} else {
 		// A copy, so the caller's client keeps its own redirect policy.
 		cl := *client

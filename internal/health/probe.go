@@ -24,13 +24,16 @@ const UserAgent = "skjold-health/1"
 // enough that a target streaming a file cannot hold a probe.
 const maxBody = 64 << 10
 
-// newClient returns the client used when New is given none. It never
+// NewClient returns the client for health probes, the one the gateway's
+// checkers, deploy's health gate and New (when given none) use. It never
 // reuses connections, so each probe also proves the target still accepts
 // new ones, and Stop leaves no idle connection goroutines behind. It
 // ignores HTTP_PROXY and friends: probes go straight to the target. It
-// sets no timeouts of its own because each probe carries a deadline of
-// Spec.Timeout that bounds dial, request and response alike.
-func newClient() *http.Client {
+// never follows a redirect: a probe judges the target, not wherever it
+// points. It sets no timeouts of its own because each probe carries a
+// deadline (Spec.Timeout, deploy's health timeout) that bounds dial,
+// request and response alike.
+func NewClient() *http.Client {
 	return &http.Client{
 		Transport: &http.Transport{
 			Proxy:                  nil,
@@ -39,6 +42,7 @@ func newClient() *http.Client {
 			DisableCompression:     true,
 			MaxResponseHeaderBytes: maxBody,
 		},
+		CheckRedirect: noRedirect,
 	}
 }
 

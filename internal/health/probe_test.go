@@ -127,9 +127,9 @@ func TestProbeOutcomes(t *testing.T) {
 			})
 		}, wantOK: true, wantStatus: 302},
 		{name: "status outside Expect fails", addr: func(t *testing.T) string { return serve(t, status(204)) },
-			expect: []StatusRange{{200, 200}}, wantStatus: 204, wantErr: "status 204"},
+			expect: []StatusRange{{Lo: 200, Hi: 200}}, wantStatus: 204, wantErr: "status 204"},
 		{name: "status inside Expect passes", addr: func(t *testing.T) string { return serve(t, status(503)) },
-			expect: []StatusRange{{200, 200}, {500, 503}}, wantOK: true, wantStatus: 503},
+			expect: []StatusRange{{Lo: 200, Hi: 200}, {Lo: 500, Hi: 503}}, wantOK: true, wantStatus: 503},
 		{name: "large body passes without being read to the end", addr: func(t *testing.T) string {
 			return serve(t, func(w http.ResponseWriter, r *http.Request) {
 				chunk := make([]byte, 32<<10)
@@ -294,4 +294,34 @@ func TestCheckerAgainstRealServers(t *testing.T) {
 stopped:
 	c.Stop()
 	goleak.VerifyNone(t, before)
+}
+
+// The one probe client: a redirect comes back as the response, and every
+// probe opens a new connection.
+func TestNewClientNeitherFollowsRedirectsNorReusesConnections(t *testing.T) {
+	var conns atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/elsewhere", http.StatusFound)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	c := NewClient()
+	for range 3 {
+		resp, err := c.Get(srv.URL + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusFound {
+			t.Fatalf("status %d, want the 302 itself", resp.StatusCode)
+		}
+	}
+	if n := conns.Load(); n != 3 {
+		t.Errorf("3 probes opened %d connections, want 3", n)
+	}
 }

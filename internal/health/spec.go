@@ -4,7 +4,6 @@
 package health
 
 import (
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -77,71 +76,9 @@ func (s Spec) accepts(status int) bool {
 	return false
 }
 
-// StatusRange is an inclusive range of HTTP status codes; a single code has
-// Lo == Hi.
-type StatusRange struct{ Lo, Hi int }
-
-// Contains reports whether status lies in r.
-func (r StatusRange) Contains(status int) bool { return r.Lo <= status && status <= r.Hi }
-
-// String writes r the way ParseStatusRanges reads it.
-func (r StatusRange) String() string {
-	if r.Lo == r.Hi {
-		return strconv.Itoa(r.Lo)
-	}
-	return strconv.Itoa(r.Lo) + "-" + strconv.Itoa(r.Hi)
-}
-
-// ErrBadStatusRange is returned by ParseStatusRanges for an entry that is
-// not a status code (100-599) or a range of them.
-var ErrBadStatusRange = errors.New("not a status code or range such as 200 or 200-399")
-
-// ParseStatusRanges parses entries such as "200" or "200-399". Every code
-// must lie in 100-599 and a range must not run backwards. An empty list
-// parses to nil, which a Spec reads as 200-399.
-func ParseStatusRanges(ss []string) ([]StatusRange, error) {
-	var out []StatusRange
-	for _, s := range ss {
-		r, err := parseStatusRange(s)
-		if err != nil {
-			return nil, fmt.Errorf("expected status %q: %w", s, err)
-		}
-		out = append(out, r)
-	}
-	return out, nil
-}
-
-func parseStatusRange(s string) (StatusRange, error) {
-	lo, hi, isRange := strings.Cut(strings.TrimSpace(s), "-")
-	l, err := parseStatus(lo)
-	if err != nil {
-		return StatusRange{}, err
-	}
-	if !isRange {
-		return StatusRange{Lo: l, Hi: l}, nil
-	}
-	h, err := parseStatus(hi)
-	if err != nil {
-		return StatusRange{}, err
-	}
-	if h < l {
-		return StatusRange{}, fmt.Errorf("range runs backwards: %w", ErrBadStatusRange)
-	}
-	return StatusRange{Lo: l, Hi: h}, nil
-}
-
-func parseStatus(s string) (int, error) {
-	s = strings.TrimSpace(s)
-	// Exactly three digits: Atoi alone would take "+200" or "0200".
-	if len(s) != 3 || strings.Trim(s, "0123456789") != "" {
-		return 0, ErrBadStatusRange
-	}
-	n, _ := strconv.Atoi(s)
-	if n < 100 || n > 599 {
-		return 0, fmt.Errorf("%d is outside 100-599: %w", n, ErrBadStatusRange)
-	}
-	return n, nil
-}
+// StatusRange is an inclusive range of HTTP status codes, parsed by
+// config.ParseStatusRanges: one parser for validation and for the checker.
+type StatusRange = config.StatusRange
 
 // State is what the checker currently believes about a target.
 type State int

@@ -3,6 +3,7 @@ package nginximport
 import (
 	"fmt"
 	"net"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,6 +16,7 @@ import (
 // converter carries one conversion's state.
 type converter struct {
 	file     string
+	opts     Options
 	warnings []Warning
 	// declared are the upstream blocks by lower-cased name (nginx compares
 	// them without case), and in file order.
@@ -30,7 +32,16 @@ type converter struct {
 
 // convert parses src and translates it.
 func (c *converter) convert(src []byte) (*config.Config, error) {
-	top, err := parse(c.file, src)
+	r := &reader{dir: c.opts.IncludeDir}
+	if r.dir == "" && c.opts.File != "" {
+		r.dir = filepath.Dir(c.opts.File)
+	}
+	if c.opts.File != "" {
+		if abs, err := filepath.Abs(c.opts.File); err == nil {
+			r.stack = []string{abs}
+		}
+	}
+	top, err := r.parse(c.file, src)
 	if err != nil {
 		return nil, err
 	}
@@ -54,11 +65,11 @@ func (c *converter) convert(src []byte) (*config.Config, error) {
 			switch d.name {
 			case "http":
 			case "include":
-				c.warn(d, "%s: not followed; import the included file separately or paste its contents here", strings.Join(d.args, " "))
+				c.includeNotFollowed(d)
 			case "server", "upstream", "location":
 				return nil, c.notAllowed(d)
 			default:
-				c.warn(d, "not translated (%s)", reason(d.name))
+				c.untranslated(d)
 			}
 		}
 		body = http.block
@@ -73,6 +84,7 @@ func (c *converter) convert(src []byte) (*config.Config, error) {
 // meant to be included in one).
 func (c *converter) httpContext(ds []*directive) error {
 	var set settings
+	var b blockChecks
 	seen := map[string]bool{}
 	var servers []*directive
 	for _, d := range ds {
@@ -89,12 +101,19 @@ func (c *converter) httpContext(ds []*directive) error {
 			if err := c.accessLogDirective(d); err != nil {
 				return err
 			}
+		case "allow", "deny", "auth_basic", "auth_request", "ssl":
+			if _, err := c.check(d, &set, &b, levelHTTP); err != nil {
+				return err
+			}
+		case "return", "if", "rewrite", "limit_except":
+			return c.notAllowed(d)
 		default:
 			if err := c.common(d, &set, seen, levelHTTP); err != nil {
 				return err
 			}
 		}
 	}
+	c.finishChecks(&b, &set)
 	// Servers come last: nginx merges http-level settings into them
 	// wherever in the block those settings were written.
 	for _, d := range servers {
@@ -147,7 +166,7 @@ func (c *converter) build() (*config.Config, error) {
 		srv.routes = slices.DeleteFunc(srv.routes, func(r *routeDef) bool {
 			u := c.resolve(r, cfg)
 			if u.unusable {
-				c.warn(r.pass, "upstream %q has no usable server; location %s not imported", r.host, r.prefix)
+				c.drop(r.d, srv, r.prefix, r.prefix, false, fmt.Sprintf("upstream %q has no server Skjold can use", r.host))
 				return true
 			}
 			upstreamOf[r] = u
@@ -158,7 +177,7 @@ func (c *converter) build() (*config.Config, error) {
 	names, first := c.assignListeners()
 	defaults := c.defaultServers()
 	c.dropUnservable()
-	c.dropShadowed()
+	c.dropShadowed(upstreamOf)
 
 	used := map[string]bool{} // listener addresses with routes
 	for _, srv := range c.servers {
@@ -167,6 +186,7 @@ func (c *converter) build() (*config.Config, error) {
 		}
 	}
 	var all []string // emitted listener names
+	routes := map[*routeDef]*config.Route{}
 	for addr, ok := range used {
 		if !ok {
 			continue
@@ -195,9 +215,13 @@ func (c *converter) build() (*config.Config, error) {
 			ls = nil // every listener: the default
 		}
 		for _, r := range srv.routes {
-			cfg.Routes = append(cfg.Routes, c.buildRoute(r, upstreamOf[r], ls))
+			rt := c.buildRoute(r, upstreamOf[r], ls)
+			routes[r] = rt
+			cfg.Routes = append(cfg.Routes, rt)
 		}
 	}
+	c.reportChecks(routes)
+	c.reportDropped(cfg, names, routes)
 	if len(cfg.Routes) == 0 {
 		return nil, fmt.Errorf("%s: %w", c.file, ErrNothingToImport)
 	}
@@ -217,6 +241,7 @@ func (c *converter) dropUnservable() {
 		case len(srv.addrs) == 0:
 			c.warn(srv.d, "no listener Skjold can serve; its %d proxying location(s) are not imported", len(srv.routes))
 			srv.routes = nil
+			srv.dropped = nil // not served at all: nothing goes elsewhere
 		}
 	}
 }
@@ -225,7 +250,7 @@ func (c *converter) dropUnservable() {
 // earlier one on a shared listener, which Skjold rejects: nginx's "/api"
 // and "/api/" are one prefix in Skjold, and of two servers with the same
 // name on one address nginx uses only the first.
-func (c *converter) dropShadowed() {
+func (c *converter) dropShadowed(upstreamOf map[*routeDef]*upstreamDef) {
 	type seen struct {
 		r     *routeDef
 		addrs []string
@@ -238,8 +263,12 @@ func (c *converter) dropShadowed() {
 			key := strings.Join(hosts, ",") + "\x00" + strings.TrimSuffix(r.prefix, "/")
 			for _, s := range byKey[key] {
 				if slices.ContainsFunc(s.addrs, func(a string) bool { return slices.Contains(srv.addrs, a) }) {
-					c.warn(r.d, "%s matches the same requests as the location on line %d in Skjold, which treats %q and %q as one prefix and matches hosts, not servers; not imported",
-						r.prefix, s.r.d.line, strings.TrimSuffix(r.prefix, "/"), strings.TrimSuffix(r.prefix, "/")+"/")
+					sev := Behaviour // the same upstream and path: only settings differ
+					if upstreamOf[r] != upstreamOf[s.r] || r.strip != s.r.strip {
+						sev = Routing
+					}
+					c.warnAt(sev, r.d, "%s matches the same requests as the location on line %d in Skjold, which treats %q and %q as one prefix and matches hosts, not servers; not imported, so its requests go to upstream %s",
+						r.prefix, s.r.d.line, strings.TrimSuffix(r.prefix, "/"), strings.TrimSuffix(r.prefix, "/")+"/", upstreamOf[s.r].name)
 					return true
 				}
 			}
@@ -330,7 +359,9 @@ func (c *converter) assignListeners() (names map[string]string, first map[string
 				}
 			case wildPorts[l.port]:
 				if len(srv.routes) > 0 {
-					c.warn(l.d, "%s shares port %d with a wildcard listen; Skjold cannot bind both, so this server's routes are served on %s", joinHostPort(l.host, l.port), l.port, wild)
+					// An internal-only address becomes reachable on
+					// every interface: an access change.
+					c.reroute(l.d, "%s shares port %d with a wildcard listen; Skjold cannot bind both, so this server's routes are served on %s, to clients on every interface", joinHostPort(l.host, l.port), l.port, wild)
 				}
 				addr = wild
 			default:

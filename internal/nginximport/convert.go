@@ -5,10 +5,9 @@ package nginximport
 
 import (
 	"bytes"
-	"cmp"
 	"errors"
 	"fmt"
-	"slices"
+	"strings"
 
 	"github.com/skjold-dev/skjold/internal/config"
 	"go.yaml.in/yaml/v3"
@@ -40,53 +39,80 @@ func (e *Error) Error() string { return fmt.Sprintf("%s:%d: %s", e.File, e.Line,
 // Unwrap lets errors.Is(err, ErrInvalid) match.
 func (e *Error) Unwrap() error { return ErrInvalid }
 
-// Warning is a directive Convert could not translate faithfully, or, with
-// Note set, one it translated in a way worth knowing about.
-type Warning struct {
-	// File and Line locate the directive.
-	File string
-	Line int
-	// Directive is the nginx directive's name.
-	Directive string
-	// Message says what happened to it and why.
-	Message string
-	// Note marks information that needs no action: the directive's effect
-	// is already how Skjold behaves.
-	Note bool
-}
+// ErrRerouting is returned, with the warnings that explain it, when the
+// translation would change who gets what: requests reaching another
+// upstream than in nginx, or passing an access, method or authentication
+// check nginx made, or TLS traffic left unserved. Options.AllowRerouting
+// imports anyway.
+var ErrRerouting = errors.New("the translation would change who gets what")
 
-// String formats the warning as "file:line: directive: message", with
-// "note: " before the message of a note.
-func (w Warning) String() string {
-	if w.Note {
-		return fmt.Sprintf("%s:%d: %s: note: %s", w.File, w.Line, w.Directive, w.Message)
-	}
-	return fmt.Sprintf("%s:%d: %s: %s", w.File, w.Line, w.Directive, w.Message)
+// Options tune a conversion. The zero value follows no include and refuses
+// every translation that changes who gets what.
+type Options struct {
+	// File is the path the configuration was read from, "" for stdin. It
+	// is the start of the include chain, for refusing include loops.
+	File string
+	// IncludeDir is the directory relative include paths are resolved
+	// against: nginx's configuration prefix, the directory of the main
+	// nginx.conf (nginx resolves them from there in nested includes too).
+	// Default: the directory of File; "" with no File means include is
+	// not followed and is reported instead.
+	IncludeDir string
+	// AllowRerouting imports even when a location cannot be translated and
+	// its requests now go elsewhere, or a check nginx made is lost; each
+	// such place is still reported with severity Routing. Default false.
+	AllowRerouting bool
 }
 
 // Convert translates the nginx configuration src, read from the file name,
 // into a Skjold configuration. It accepts a whole nginx.conf (with an http
 // block) or a snippet of http-level directives (upstream and server blocks at
-// the top). include directives are reported, not followed.
+// the top), and follows include directives as nginx does (see Options).
 //
 // Where nginx's default differs from Skjold's (timeouts, retries, body size)
 // the nginx value is written out explicitly, so the result behaves as the
-// nginx configuration did. The warnings are in line order; they are returned
-// with errors too, since they explain what was skipped.
-func Convert(name string, src []byte) (*config.Config, []Warning, error) {
+// nginx configuration did. The warnings are in reading order; they are
+// returned with errors too, since they explain what was skipped. Unless
+// opts.AllowRerouting is set, a warning of severity Routing makes Convert
+// fail with ErrRerouting.
+func Convert(name string, src []byte, opts Options) (*config.Config, []Warning, error) {
 	c := &converter{
 		file:          name,
+		opts:          opts,
 		declared:      map[string]*upstreamDef{},
 		synthesized:   map[string]*upstreamDef{},
 		upstreamNames: map[string]bool{},
 	}
 	cfg, err := c.convert(src)
-	slices.SortStableFunc(c.warnings, func(a, b Warning) int { return cmp.Compare(a.Line, b.Line) })
+	ws := c.sortedWarnings()
+	// A refusal explains more than "nothing to import" when, say, the only
+	// servers are TLS ones.
+	if (err == nil || errors.Is(err, ErrNothingToImport)) && !opts.AllowRerouting {
+		if rerr := refusal(name, ws); rerr != nil {
+			err = rerr
+		}
+	}
 	if err != nil {
-		return nil, c.warnings, err
+		return nil, ws, err
 	}
 	cfg.Source = name
-	return cfg, c.warnings, nil
+	return cfg, ws, nil
+}
+
+// refusal is the ErrRerouting error naming every place whose translation
+// changes who gets what, or nil when there is none.
+func refusal(name string, ws []Warning) error {
+	var at []string
+	for _, w := range ws {
+		if w.Severity == Routing {
+			at = append(at, fmt.Sprintf("%s:%d %s", w.File, w.Line, w.Directive))
+		}
+	}
+	if len(at) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s: import refused: %w at %s (see the warnings above); translate those places by hand, or pass --allow-rerouting to import anyway",
+		name, ErrRerouting, strings.Join(at, ", "))
 }
 
 // Marshal writes cfg as YAML, headed by a comment naming the nginx file it

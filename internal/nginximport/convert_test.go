@@ -2,6 +2,7 @@ package nginximport
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,7 +17,7 @@ import (
 // result loads with config.Parse and returns it with its warnings.
 func mustConvert(t *testing.T, src string) (*config.Config, []Warning) {
 	t.Helper()
-	cfg, ws, err := Convert("nginx.conf", []byte(src))
+	cfg, ws, err := Convert("nginx.conf", []byte(src), Options{AllowRerouting: true})
 	if err != nil {
 		t.Fatalf("Convert: %v\nwarnings: %v", err, ws)
 	}
@@ -45,7 +46,7 @@ func checkWarnings(t *testing.T, got []Warning, want []string) {
 	t.Helper()
 	var lines []string
 	for _, w := range got {
-		lines = append(lines, w.String())
+		lines = append(lines, shortWarning(w))
 	}
 	if len(got) != len(want) {
 		t.Fatalf("got %d warnings, want %d:\n%s", len(got), len(want), strings.Join(lines, "\n"))
@@ -55,6 +56,20 @@ func checkWarnings(t *testing.T, got []Warning, want []string) {
 			t.Errorf("warning %d = %q, want it to contain %q", i, lines[i], w)
 		}
 	}
+}
+
+// shortWarning formats w as "file:line: directive: message", with "note: "
+// before an Info message and "ROUTING: " before a Routing one, so table
+// cases name what matters without repeating every label.
+func shortWarning(w Warning) string {
+	label := ""
+	switch w.Severity {
+	case Info:
+		label = "note: "
+	case Routing:
+		label = "ROUTING: "
+	}
+	return fmt.Sprintf("%s:%d: %s: %s%s", w.File, w.Line, w.Directive, label, w.Message)
 }
 
 func dur(s string) config.Duration {
@@ -70,7 +85,7 @@ func TestFieldGuideConfigImportsExactlyAndWithoutWarnings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, ws, err := Convert("fieldguide.conf", src)
+	cfg, ws, err := Convert("fieldguide.conf", src, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -319,8 +334,9 @@ func TestLocationDirectives(t *testing.T) {
 		},
 		{name: "other headers are warned about", body: "proxy_set_header X-Team payments;", warn: []string{`nginx.conf:9: proxy_set_header: X-Team "payments": not translated`}},
 		{name: "gzip is warned about", body: "gzip on;", warn: []string{"nginx.conf:9: gzip: not translated (Skjold does not compress)"}},
-		{name: "include is not followed", body: "include proxy_params;", warn: []string{"nginx.conf:9: include: proxy_params: not followed"}},
-		{name: "unknown blocks are skipped whole", body: "if ($bad) { return 403; }", warn: []string{"nginx.conf:9: if: block not translated"}},
+		{name: "include is not followed", body: "include proxy_params;", warn: []string{"nginx.conf:9: include: ROUTING: proxy_params: not followed"}},
+		{name: "an if that answers is a lost check on the route", body: "if ($bad) { return 403; }", warn: []string{`nginx.conf:9: if: ROUTING: nginx handles requests where if ($bad) holds itself (return 403); Skjold cannot yet, so requests for /a/ reach route "/a/" → upstream u without it`}},
+		{name: "an if that only sets headers changes behaviour", body: "if ($bad) { add_header X-A b; }", warn: []string{"nginx.conf:9: if: if ($bad): block not translated"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -439,7 +455,7 @@ func TestUpstreamDirectives(t *testing.T) {
 		{
 			name:  "down servers are skipped",
 			block: "server 10.0.0.1:80; server 10.0.0.2:80 down;",
-			warn:  []string{"nginx.conf:1: server: 10.0.0.2:80 is marked down; server not imported"},
+			warn:  []string{"nginx.conf:1: server: note: 10.0.0.2:80 is marked down; server not imported"},
 			check: func(t *testing.T, u *config.Upstream, rt *config.Route) {
 				if len(u.Targets) != 1 || rt.Retry.Tries != 1 {
 					t.Errorf("targets = %d, tries = %d, want 1 and 1", len(u.Targets), rt.Retry.Tries)
@@ -449,7 +465,7 @@ func TestUpstreamDirectives(t *testing.T) {
 		{
 			name:  "backups take over when every primary is down",
 			block: "server 10.0.0.1:80 down; server 10.0.0.2:80 backup;",
-			warn:  []string{"is marked down", "no primary server is left"},
+			warn:  []string{"no primary server is left", "is marked down"},
 			check: func(t *testing.T, u *config.Upstream, rt *config.Route) {
 				if len(u.Targets) != 1 || u.Targets[0].Backup {
 					t.Errorf("targets = %+v, want one primary", u.Targets[0])
@@ -514,7 +530,7 @@ func TestServersAndLocations(t *testing.T) {
 		{
 			name: "an http block and main-context directives",
 			conf: "worker_processes 2;\nevents { worker_connections 10; }\nhttp {\nproxy_read_timeout 3s;\nserver { listen 8080; location / { proxy_pass http://10.0.0.1:9000; } }\n}\n",
-			warn: []string{"nginx.conf:1: worker_processes: not translated", "nginx.conf:2: events: not translated"},
+			warn: []string{"nginx.conf:1: worker_processes: not translated", "nginx.conf:2: events: block not translated"},
 			check: func(t *testing.T, c *config.Config) {
 				if c.Listeners["http_8080"].Address != ":8080" {
 					t.Errorf("listeners = %v", c.Listeners)
@@ -578,20 +594,19 @@ func TestServersAndLocations(t *testing.T) {
 		{
 			name: "proxy_pass with another URI is warned about",
 			conf: "server { listen 80; location /api/ {\nproxy_pass http://10.0.0.1:80/v2/; } }",
-			warn: []string{"nginx.conf:2: proxy_pass: http://10.0.0.1:80/v2/: replacing the location prefix /api/ with /v2/ is not supported"},
+			warn: []string{"nginx.conf:2: proxy_pass: ROUTING: http://10.0.0.1:80/v2/: replacing the location prefix /api/ with /v2/ is not supported"},
 		},
 		{
 			name: "https upstreams and variables are skipped",
 			conf: "server { listen 80;\nlocation /a/ { proxy_pass https://10.0.0.1; }\nlocation /b/ { proxy_pass http://$backend; }\nlocation / { proxy_pass http://10.0.0.1:80; } }",
-			warn: []string{"nginx.conf:2: proxy_pass: https://10.0.0.1: TLS to upstreams is not supported", "nginx.conf:3: proxy_pass: http://$backend: variables"},
+			warn: []string{`nginx.conf:2: location: ROUTING: /a/: proxy_pass https://10.0.0.1: TLS to upstreams is not translated yet; not imported, so requests for /a/ will match route "/" → upstream 10_0_0_1_80`, "nginx.conf:3: location: ROUTING: /b/: proxy_pass http://$backend: variables"},
 		},
 		{
 			name: "exact, regex and named locations are skipped; ^~ is a prefix",
 			conf: "server { listen 80;\nlocation = /x { proxy_pass http://10.0.0.1:80; }\nlocation ~* \\.php$ { proxy_pass http://10.0.0.1:80; }\nlocation @fallback { proxy_pass http://10.0.0.1:80; }\nlocation ^~ /static/ { proxy_pass http://10.0.0.1:80; } }",
 			warn: []string{
-				"nginx.conf:2: location: = /x: exact-match locations are not supported; not imported",
-				"nginx.conf:3: location: ~* \\.php$: regular-expression locations are not supported",
-				"nginx.conf:4: location: @fallback: named locations are not supported",
+				"nginx.conf:2: location: = /x: exact-match locations are not supported yet; not imported, and no imported route matches these requests, so Skjold answers them 404",
+				`nginx.conf:3: location: ROUTING: ~* \.php$: regular-expression locations are not supported yet; not imported, so requests matching ~* \.php$ will match route "/static/" → upstream 10_0_0_1_80`,
 			},
 			check: func(t *testing.T, c *config.Config) {
 				if len(c.Routes) != 1 || c.Routes[0].Match.PathPrefix != "/static/" {
@@ -602,7 +617,7 @@ func TestServersAndLocations(t *testing.T) {
 		{
 			name: "a location without proxy_pass is skipped",
 			conf: "server { listen 80;\nlocation /static/ { root /srv; }\nlocation / { proxy_pass http://10.0.0.1:80; } }",
-			warn: []string{"nginx.conf:2: root: not translated (Skjold does not serve files)", "nginx.conf:2: location: /static/: no proxy_pass"},
+			warn: []string{`nginx.conf:2: location: ROUTING: /static/: no proxy_pass, so nginx answers these requests itself (files, another protocol, or an error); not imported, so requests for /static/ will match route "/" → upstream 10_0_0_1_80`, "nginx.conf:2: root: not translated (Skjold does not serve files)"},
 		},
 		{
 			name: "settings inherit from server to location to nested location",
@@ -635,7 +650,7 @@ func TestServersAndLocations(t *testing.T) {
 		{
 			name: "/api and /api/ are one prefix in Skjold",
 			conf: "server { listen 80;\nlocation /api { proxy_pass http://10.0.0.1:80; }\nlocation /api/ { proxy_pass http://10.0.0.2:80; } }",
-			warn: []string{"nginx.conf:3: location: /api/ matches the same requests as the location on line 2"},
+			warn: []string{"nginx.conf:3: location: ROUTING: /api/ matches the same requests as the location on line 2"},
 			check: func(t *testing.T, c *config.Config) {
 				if len(c.Routes) != 1 {
 					t.Errorf("got %d routes", len(c.Routes))
@@ -646,7 +661,7 @@ func TestServersAndLocations(t *testing.T) {
 			name: "server_name becomes hosts",
 			conf: "server { listen 80;\nserver_name Example.com *.example.org .x.net ~^re$;\nlocation / { proxy_pass http://10.0.0.1:80; } }",
 			warn: []string{
-				"nginx.conf:2: server_name: ~^re$: regular-expression names are not supported",
+				"nginx.conf:2: server_name: ROUTING: ~^re$: regular-expression names are not supported",
 				"nginx.conf:2: server_name: this is the default server for :80",
 			},
 			check: func(t *testing.T, c *config.Config) {
@@ -701,7 +716,7 @@ func TestServersAndLocations(t *testing.T) {
 		{
 			name: "ssl listeners are skipped",
 			conf: "server {\nlisten 80;\nlisten 443 ssl;\nssl_certificate a.pem;\nlocation / { proxy_pass http://10.0.0.1:80; } }",
-			warn: []string{"nginx.conf:3: listen: ssl: TLS is not supported; listener 443 not imported", "nginx.conf:4: ssl_certificate: not translated (Skjold does not terminate or originate TLS)"},
+			warn: []string{"nginx.conf:3: listen: ROUTING: :443 is a TLS listener (listen ... ssl); TLS listeners are not translated yet", "nginx.conf:4: ssl_certificate: not translated (a TLS setting"},
 			check: func(t *testing.T, c *config.Config) {
 				if len(c.Listeners) != 1 {
 					t.Errorf("listeners = %v", c.Listeners)
@@ -711,7 +726,7 @@ func TestServersAndLocations(t *testing.T) {
 		{
 			name: "a server with only TLS listeners is not imported",
 			conf: "server {\nlisten 443 ssl;\nlocation / { proxy_pass http://10.0.0.1:80; } }\nserver { listen 80; location / { proxy_pass http://10.0.0.2:80; } }",
-			warn: []string{"nginx.conf:1: server: no listener Skjold can serve", "nginx.conf:2: listen: ssl"},
+			warn: []string{"nginx.conf:1: server: no listener Skjold can serve", "nginx.conf:2: listen: ROUTING: :443 is a TLS listener"},
 			check: func(t *testing.T, c *config.Config) {
 				if len(c.Routes) != 1 || c.Routes[0].Upstream != "10_0_0_2_80" {
 					t.Errorf("routes = %+v", c.Routes)
@@ -721,7 +736,7 @@ func TestServersAndLocations(t *testing.T) {
 		{
 			name: "a specific address on a wildcard's port is folded into it",
 			conf: "server { listen 80; location / { proxy_pass http://10.0.0.1:80; } }\nserver { listen 127.0.0.1:80; server_name b; location / { proxy_pass http://10.0.0.2:80; } }",
-			warn: []string{"nginx.conf:2: listen: 127.0.0.1:80 shares port 80 with a wildcard listen"},
+			warn: []string{"nginx.conf:2: listen: ROUTING: 127.0.0.1:80 shares port 80 with a wildcard listen"},
 			check: func(t *testing.T, c *config.Config) {
 				if len(c.Listeners) != 1 {
 					t.Errorf("listeners = %v", c.Listeners)
@@ -756,7 +771,7 @@ func TestServersAndLocations(t *testing.T) {
 		{
 			name: "quoted arguments, escapes and ${var} are tokens",
 			conf: "server { listen \"80\"; location '/a b/' { proxy_pass http://10.0.0.1:80; }\nlocation / { proxy_pass \"http://10.0.0.1:80\"; proxy_set_header X-A \"${x}\\\"q\"; } } # trailing",
-			warn: []string{"location: /a b/: Skjold needs a plain path prefix", `proxy_set_header: X-A "${x}\"q"`},
+			warn: []string{"location: ROUTING: /a b/: Skjold needs a plain path prefix", `proxy_set_header: X-A "${x}\"q"`},
 		},
 	}
 	for _, tt := range tests {
@@ -799,7 +814,7 @@ func TestInvalidConfigsFailWithTheirLine(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, _, err := Convert("nginx.conf", []byte(tt.conf))
+			_, _, err := Convert("nginx.conf", []byte(tt.conf), Options{})
 			var e *Error
 			if !errors.As(err, &e) || !errors.Is(err, ErrInvalid) {
 				t.Fatalf("err = %v, want an *Error wrapping ErrInvalid", err)
@@ -819,7 +834,7 @@ func TestNothingToImport(t *testing.T) {
 		"server { listen 443 ssl; location / { proxy_pass http://10.0.0.1:80; } }",
 		"upstream u { server 10.0.0.1 down; }\nserver { location / { proxy_pass http://u; } }",
 	} {
-		_, ws, err := Convert("nginx.conf", []byte(conf))
+		_, ws, err := Convert("nginx.conf", []byte(conf), Options{AllowRerouting: true})
 		if !errors.Is(err, ErrNothingToImport) {
 			t.Errorf("%q: err = %v, want ErrNothingToImport", conf, err)
 		}
@@ -895,6 +910,8 @@ func TestParseSize(t *testing.T) {
 
 func FuzzConvert(f *testing.F) {
 	seeds, _ := filepath.Glob(filepath.Join("testdata", "*.conf"))
+	corpus, _ := filepath.Glob(filepath.Join(corpusDir, "*.conf"))
+	seeds = append(seeds, corpus...)
 	for _, p := range seeds {
 		if b, err := os.ReadFile(p); err == nil {
 			f.Add(b)
@@ -905,15 +922,15 @@ func FuzzConvert(f *testing.F) {
 	f.Add([]byte("upstream u { server a backup; server b down; least_conn; }\nserver { location / { proxy_pass http://u/; } }"))
 	f.Add([]byte("http { server { listen 80; location /a { proxy_pass 'http://x:1'; location /a/b { proxy_pass http://x:1; } } } }"))
 	f.Fuzz(func(t *testing.T, src []byte) {
-		cfg, ws, err := Convert("fuzz.conf", src)
+		cfg, ws, err := Convert("fuzz.conf", src, Options{})
 		for _, w := range ws {
-			if w.File != "fuzz.conf" || w.Line < 1 || w.Directive == "" || w.Message == "" {
+			if w.File == "" || w.Line < 1 || w.Directive == "" || w.Message == "" {
 				t.Fatalf("malformed warning %#v", w)
 			}
 		}
 		if err != nil {
-			if !errors.Is(err, ErrInvalid) && !errors.Is(err, ErrNothingToImport) {
-				t.Fatalf("error %v is neither ErrInvalid nor ErrNothingToImport", err)
+			if !errors.Is(err, ErrInvalid) && !errors.Is(err, ErrNothingToImport) && !errors.Is(err, ErrRerouting) {
+				t.Fatalf("error %v is neither ErrInvalid, ErrNothingToImport nor ErrRerouting", err)
 			}
 			return
 		}

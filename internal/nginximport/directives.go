@@ -36,6 +36,11 @@ type settings struct {
 	maxBody             *int64
 	// Client-side timeouts, taken per listener from its default server.
 	keepaliveTimeout, headerTimeout *time.Duration
+	// ssl is an "ssl on" in effect (deprecated, but still accepted by nginx
+	// before 1.25.1): every listen of the server is TLS.
+	ssl *directive
+	// The checks nginx inherits level by level, each kind on its own.
+	access, basicAuth, authRequest *check
 }
 
 // nextUpstream is a parsed proxy_next_upstream.
@@ -78,15 +83,29 @@ func (c *converter) common(d *directive, set *settings, seen map[string]bool, lv
 		}
 		return nil
 	case "include":
-		c.warn(d, "%s: not followed; import the included file separately or paste its contents here", strings.Join(d.args, " "))
+		c.includeNotFollowed(d)
 		return nil
 	}
-	if d.isBlock {
-		c.warn(d, "block not translated (%s); its contents are ignored", reason(d.name))
-		return nil
-	}
-	c.warn(d, "not translated (%s)", reason(d.name))
+	c.untranslated(d)
 	return nil
+}
+
+// untranslated reports a directive Convert has no translation for, with
+// the severity and reason reason gives.
+func (c *converter) untranslated(d *directive) {
+	sev, why := reason(d.name)
+	if d.isBlock {
+		c.warnAt(sev, d, "block not translated (%s); its contents are ignored", why)
+		return
+	}
+	c.warnAt(sev, d, "not translated (%s)", why)
+}
+
+// includeNotFollowed reports an include read without a directory to
+// resolve it against (a config from stdin with no Options.IncludeDir).
+// What the file holds is unknown, so it may well route or restrict.
+func (c *converter) includeNotFollowed(d *directive) {
+	c.reroute(d, "%s: not followed (no directory to resolve it against); import the file from disk, or paste the included file's contents here", strings.Join(d.args, " "))
 }
 
 // setting parses one inherited directive into set.
@@ -225,9 +244,9 @@ func (c *converter) proxySetHeader(d *directive) error {
 		name == "connection" && (strings.EqualFold(value, "upgrade") || value == "$connection_upgrade"):
 		c.note(d, "%s %s: Skjold passes protocol upgrades (WebSocket) through by default", d.args[0], value)
 	case name == "x-real-ip":
-		c.warn(d, "X-Real-IP %s: not translated (Skjold sends the client address as the last X-Forwarded-For entry instead)", value)
+		c.warn(d, "X-Real-IP %s: not translated: Skjold cannot set request headers yet and passes an X-Real-IP the client sent through unchanged; backends must take the client address from the last X-Forwarded-For entry, which Skjold appends", value)
 	default:
-		c.warn(d, "%s %q: not translated (Skjold does not set custom request headers)", d.args[0], value)
+		c.warn(d, "%s %q: not translated (Skjold cannot set request headers yet); the upstream no longer gets this header", d.args[0], value)
 	}
 	return nil
 }
@@ -243,62 +262,81 @@ func (c *converter) args(d *directive, lo, hi int) error {
 	return nil
 }
 
-// reason says why a directive is not translated, for the warning.
-func reason(name string) string {
+// reason says how much a directive Convert does not translate matters,
+// and why, for the warning.
+func reason(name string) (Severity, string) {
 	switch {
 	case strings.HasPrefix(name, "gzip"), name == "brotli":
-		return "Skjold does not compress"
-	case strings.HasPrefix(name, "ssl"), strings.HasPrefix(name, "proxy_ssl"), name == "http2":
-		return "Skjold does not terminate or originate TLS"
+		return Behaviour, "Skjold does not compress"
+	case strings.HasPrefix(name, "ssl"), strings.HasPrefix(name, "proxy_ssl"):
+		return NoEffect, "a TLS setting; TLS listeners and upstreams are reported where they are declared"
+	case name == "http2":
+		return Behaviour, "Skjold serves HTTP/1.1; clients fall back to it"
 	case strings.HasPrefix(name, "proxy_cache"), strings.HasPrefix(name, "proxy_store"),
 		name == "expires", name == "etag":
-		return "Skjold does not cache"
-	case name == "root", name == "alias", name == "index", name == "try_files", name == "autoindex",
-		name == "sendfile", name == "tcp_nopush", name == "open_file_cache", name == "types",
-		name == "default_type":
-		return "Skjold does not serve files"
-	case name == "return", name == "rewrite", name == "if", name == "set", name == "map",
-		name == "error_page", name == "proxy_intercept_errors":
-		return "Skjold does not rewrite requests or answer them itself"
+		return Behaviour, "Skjold does not cache"
+	case name == "root", name == "alias", name == "index", name == "autoindex",
+		name == "sendfile", name == "tcp_nopush", name == "tcp_nodelay", name == "aio", name == "directio",
+		strings.HasPrefix(name, "open_file_cache"), name == "types", name == "default_type",
+		name == "log_not_found", name == "disable_symlinks", name == "types_hash_max_size",
+		name == "types_hash_bucket_size":
+		return NoEffect, "Skjold does not serve files"
+	case name == "map", name == "geo", name == "split_clients", name == "set":
+		return NoEffect, "defines variables; Skjold has none, and the directives using them are reported where they are used"
+	case name == "error_page", name == "proxy_intercept_errors":
+		return Behaviour, "Skjold answers errors with its own JSON bodies and passes upstream errors through"
+	case name == "limit_req_zone", name == "limit_conn_zone":
+		return NoEffect, "defines a zone; limit_req and limit_conn are reported where they are used"
 	case strings.HasPrefix(name, "limit_"):
-		return "Skjold does not rate-limit clients; see max_concurrent and retry_budget"
-	case name == "allow", name == "deny", strings.HasPrefix(name, "auth_"):
-		return "Skjold does not do access control"
-	case name == "add_header", name == "more_set_headers", name == "proxy_hide_header",
-		name == "proxy_pass_header", name == "proxy_redirect", name == "proxy_cookie_domain",
-		name == "proxy_cookie_path":
-		return "Skjold passes response headers through unchanged"
+		return Behaviour, "Skjold does not rate- or connection-limit clients yet; see max_concurrent and retry_budget"
+	case name == "auth_basic_user_file":
+		return NoEffect, "the password file of auth_basic, which is reported where it is used"
+	case strings.HasPrefix(name, "auth_"), name == "satisfy":
+		return Routing, "Skjold does not do access control yet"
+	case name == "add_header", name == "more_set_headers":
+		return Behaviour, "Skjold does not add response headers yet; clients no longer get this header"
+	case name == "proxy_hide_header", name == "proxy_pass_header", name == "proxy_redirect",
+		name == "proxy_cookie_domain", name == "proxy_cookie_path":
+		return Behaviour, "Skjold passes response headers through unchanged"
 	case strings.HasPrefix(name, "proxy_buffer"), name == "proxy_buffers", name == "proxy_busy_buffers_size",
 		name == "proxy_request_buffering", name == "proxy_max_temp_file_size", name == "proxy_temp_path",
-		name == "client_body_buffer_size":
-		return "Skjold streams bodies and sizes its buffers itself"
-	case name == "access_log", name == "error_log", name == "log_format":
-		return "Skjold writes one JSON access log, configured under access_log"
+		name == "proxy_temp_file_write_size", name == "client_body_buffer_size", name == "client_body_temp_path",
+		name == "client_header_buffer_size", name == "output_buffers", name == "postpone_output":
+		return NoEffect, "Skjold streams bodies and sizes its buffers itself"
+	case name == "error_log", name == "log_subrequest":
+		return NoEffect, "Skjold logs errors to stderr as JSON"
+	case name == "access_log", name == "log_format":
+		return Behaviour, "Skjold writes one JSON access log, configured under access_log"
 	case name == "resolver", name == "resolver_timeout":
-		return "Skjold resolves upstream names with the system resolver"
-	case name == "stream", name == "mail", name == "grpc_pass", name == "fastcgi_pass",
-		name == "uwsgi_pass", name == "scgi_pass", name == "memcached_pass":
-		return "Skjold proxies HTTP only"
+		return NoEffect, "Skjold resolves upstream names with the system resolver"
+	case name == "stream", name == "mail":
+		return Behaviour, "Skjold proxies HTTP only; these ports are not served"
+	case name == "grpc_pass", name == "fastcgi_pass", name == "uwsgi_pass", name == "scgi_pass", name == "memcached_pass",
+		strings.HasPrefix(name, "fastcgi_"), strings.HasPrefix(name, "uwsgi_"), strings.HasPrefix(name, "scgi_"), strings.HasPrefix(name, "grpc_"):
+		return Behaviour, "Skjold proxies HTTP only"
+	case name == "server_tokens", name == "server_names_hash_bucket_size", name == "server_names_hash_max_size",
+		name == "variables_hash_max_size", name == "variables_hash_bucket_size", name == "proxy_headers_hash_max_size",
+		name == "proxy_headers_hash_bucket_size", name == "map_hash_bucket_size", name == "map_hash_max_size",
+		name == "charset", name == "source_charset", name == "absolute_redirect", name == "port_in_redirect",
+		name == "server_name_in_redirect", name == "merge_slashes", name == "ignore_invalid_headers",
+		name == "underscores_in_headers", name == "reset_timedout_connection", name == "lingering_close",
+		name == "lingering_time", name == "lingering_timeout", name == "msie_padding", name == "msie_refresh":
+		return NoEffect, "tunes nginx itself; Skjold has no equivalent"
 	case name == "events", name == "worker_processes", name == "worker_connections",
 		name == "worker_rlimit_nofile", name == "user", name == "pid", name == "daemon",
-		name == "load_module", name == "env", name == "pcre_jit", name == "master_process":
-		return "nginx process setting; Skjold has no equivalent"
+		name == "load_module", name == "env", name == "pcre_jit", name == "master_process",
+		name == "multi_accept", name == "use", name == "accept_mutex", name == "thread_pool",
+		name == "worker_shutdown_timeout", name == "worker_cpu_affinity", name == "worker_priority",
+		name == "lock_file", name == "timer_resolution", name == "working_directory":
+		return NoEffect, "nginx process setting; Skjold has no equivalent"
 	}
-	return "no Skjold equivalent"
-}
-
-func (c *converter) warn(d *directive, format string, args ...any) {
-	c.warnings = append(c.warnings, Warning{File: c.file, Line: d.line, Directive: d.name, Message: fmt.Sprintf(format, args...)})
-}
-
-func (c *converter) note(d *directive, format string, args ...any) {
-	c.warnings = append(c.warnings, Warning{File: c.file, Line: d.line, Directive: d.name, Message: fmt.Sprintf(format, args...), Note: true})
+	return Behaviour, "no Skjold equivalent"
 }
 
 func (c *converter) errorf(d *directive, format string, args ...any) error {
-	return &Error{File: c.file, Line: d.line, Message: d.name + ": " + fmt.Sprintf(format, args...)}
+	return &Error{File: d.file, Line: d.line, Message: d.name + ": " + fmt.Sprintf(format, args...)}
 }
 
 func (c *converter) notAllowed(d *directive) error {
-	return &Error{File: c.file, Line: d.line, Message: fmt.Sprintf("%q directive is not allowed here", d.name)}
+	return &Error{File: d.file, Line: d.line, Message: fmt.Sprintf("%q directive is not allowed here", d.name)}
 }

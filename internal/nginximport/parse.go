@@ -13,11 +13,34 @@ const maxDepth = 64
 // directive is one nginx directive: its name, its arguments and, for a block
 // directive, the directives between its braces.
 type directive struct {
-	name    string
-	args    []string
-	line    int
+	name string
+	args []string
+	// file and line locate the directive; file differs from the converted
+	// file's name for directives read through include.
+	file string
+	line int
+	// seq orders directives as nginx reads them, across included files,
+	// so warnings come out in reading order.
+	seq     int
 	isBlock bool
 	block   []*directive
+	// raw marks an entry of a block whose contents are data, not
+	// directives (map, types, geo, split_clients): name is its first
+	// token, whatever it is.
+	raw bool
+}
+
+// rawBlock reports whether nginx hands the block's contents to a custom
+// handler instead of parsing them as directives (ngx_conf_parse with
+// cf->handler): its entries are "key value;" lines whose key may be any
+// string, quoted or empty, as in
+// map $http_upgrade $connection_upgrade { ” close; }.
+func rawBlock(name string) bool {
+	switch name {
+	case "map", "types", "geo", "split_clients", "charset_map":
+		return true
+	}
+	return false
 }
 
 // token is one lexical token. Punctuation (";", "{", "}") is reported with
@@ -72,7 +95,8 @@ func (l *lexer) next() (tok token, ok bool, err error) {
 }
 
 // quoted reads a string in quotes q, which nginx requires to be followed by
-// whitespace, ";" or "{".
+// whitespace, ";", "{" or ")". A ")" starts the next word, which is how
+// if ($request_method = 'OPTIONS') ends.
 func (l *lexer) quoted(q byte) (token, error) {
 	start := l.line
 	l.pos++ // opening quote
@@ -87,7 +111,7 @@ func (l *lexer) quoted(q byte) (token, error) {
 			l.pos++
 			if l.pos < len(l.src) {
 				switch l.src[l.pos] {
-				case ' ', '\t', '\r', '\n', ';', '{':
+				case ' ', '\t', '\r', '\n', ';', '{', ')':
 				default:
 					return token{}, l.errorf(l.line, "unexpected %q after a quoted string", l.src[l.pos])
 				}
@@ -161,10 +185,11 @@ func (l *lexer) errorf(line int, format string, args ...any) error {
 	return &Error{File: l.file, Line: line, Message: fmt.Sprintf(format, args...)}
 }
 
-// parse reads a whole configuration into its top-level directives.
-func parse(file string, src []byte) ([]*directive, error) {
+// parse reads a whole configuration into its top-level directives,
+// following include directives through r.
+func (r *reader) parse(file string, src []byte) ([]*directive, error) {
 	l := newLexer(file, src)
-	ds, closed, err := parseBlock(l, 0)
+	ds, closed, err := r.parseBlock(l, 0, false)
 	if err != nil {
 		return nil, err
 	}
@@ -176,8 +201,8 @@ func parse(file string, src []byte) ([]*directive, error) {
 
 // parseBlock reads directives until a closing "}" (closed=true) or the end
 // of the input (closed=false); the caller decides which of the two it
-// expected.
-func parseBlock(l *lexer, depth int) (ds []*directive, closed bool, err error) {
+// expected. In a raw block (see rawBlock) the entries are data.
+func (r *reader) parseBlock(l *lexer, depth int, raw bool) (ds []*directive, closed bool, err error) {
 	var cur *directive
 	for {
 		tok, ok, err := l.next()
@@ -192,10 +217,11 @@ func parseBlock(l *lexer, depth int) (ds []*directive, closed bool, err error) {
 		}
 		if !tok.punct {
 			if cur == nil {
-				if !validName(tok.text) {
+				if !raw && !validName(tok.text) {
 					return nil, false, l.errorf(tok.line, "unknown directive %q", tok.text)
 				}
-				cur = &directive{name: tok.text, line: tok.line}
+				r.seq++
+				cur = &directive{name: tok.text, file: l.file, line: tok.line, seq: r.seq, raw: raw}
 			} else {
 				cur.args = append(cur.args, tok.text)
 			}
@@ -206,16 +232,24 @@ func parseBlock(l *lexer, depth int) (ds []*directive, closed bool, err error) {
 			if cur == nil {
 				return nil, false, l.errorf(tok.line, `unexpected ";"`)
 			}
-			ds = append(ds, cur)
+			if cur.name == "include" {
+				inc, err := r.include(cur, depth)
+				if err != nil {
+					return nil, false, err
+				}
+				ds = append(ds, inc...)
+			} else {
+				ds = append(ds, cur)
+			}
 			cur = nil
 		case "{":
-			if cur == nil {
+			if cur == nil || raw {
 				return nil, false, l.errorf(tok.line, `unexpected "{"`)
 			}
 			if depth+1 >= maxDepth {
 				return nil, false, l.errorf(tok.line, "blocks nested more than %d deep", maxDepth)
 			}
-			inner, closed, err := parseBlock(l, depth+1)
+			inner, closed, err := r.parseBlock(l, depth+1, rawBlock(cur.name))
 			if err != nil {
 				return nil, false, err
 			}

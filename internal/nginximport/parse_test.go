@@ -23,7 +23,7 @@ func TestParseTokenizesLikeNginx(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ds, err := parse("t.conf", []byte(tt.src))
+			ds, err := (&reader{}).parse("t.conf", []byte(tt.src))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -36,7 +36,7 @@ func TestParseTokenizesLikeNginx(t *testing.T) {
 }
 
 func TestParseBuildsBlocks(t *testing.T) {
-	ds, err := parse("t.conf", []byte("http {\n  server {\n    listen 80;\n  }\n  gzip on;\n}\n"))
+	ds, err := (&reader{}).parse("t.conf", []byte("http {\n  server {\n    listen 80;\n  }\n  gzip on;\n}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}

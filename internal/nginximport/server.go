@@ -20,6 +20,12 @@ type serverDef struct {
 	set           settings
 	routes        []*routeDef
 	prefixes      map[string]bool
+	// named are the server's named locations (@name), which only
+	// try_files and error_page reach.
+	named map[string]*directive
+	// dropped are the locations that could not become routes; their
+	// requests are looked up in the finished routing table.
+	dropped []*droppedLocation
 	// addrs are the listener addresses after folding, in order; addrOf
 	// holds the folded address of each of listens.
 	addrs, addrOf []string
@@ -33,6 +39,8 @@ type listenDef struct {
 	port          int
 	v6Wildcard    bool // [::]
 	defaultServer bool
+	// tls is set by "listen ... ssl" or by "ssl on" in the server.
+	tls bool
 }
 
 // routeDef is one proxying location.
@@ -48,6 +56,8 @@ type routeDef struct {
 	port    int
 	hasPort bool
 	strip   bool
+	// checks are what nginx tests before proxying that the route lacks.
+	checks []*check
 }
 
 // server translates a server block; parent holds the http-level settings.
@@ -58,9 +68,11 @@ func (c *converter) server(d *directive, parent settings) error {
 	if len(d.args) != 0 {
 		return c.errorf(d, "invalid number of arguments in \"server\" directive")
 	}
-	srv := &serverDef{d: d, prefixes: map[string]bool{}}
+	srv := &serverDef{d: d, prefixes: map[string]bool{}, named: map[string]*directive{}}
 	set := parent
 	seen := map[string]bool{}
+	var b blockChecks
+	var try *directive // server level: for requests no location matches
 	var locations []*directive
 	listens := 0
 	for _, x := range d.block {
@@ -75,12 +87,23 @@ func (c *converter) server(d *directive, parent settings) error {
 				return err
 			}
 		case "location":
+			if len(x.args) == 1 && strings.HasPrefix(x.args[0], "@") {
+				srv.named[x.args[0]] = x
+			}
 			locations = append(locations, x)
 		case "server", "upstream", "http", "proxy_pass":
 			return c.notAllowed(x)
 		case "access_log":
 			c.warn(x, "not translated per server (Skjold has one access log, configured at the top level)")
+		case "try_files":
+			try = x
 		default:
+			if ok, err := c.check(x, &set, &b, levelServer); ok || err != nil {
+				if err != nil {
+					return err
+				}
+				continue
+			}
 			if err := c.common(x, &set, seen, levelServer); err != nil {
 				return err
 			}
@@ -90,14 +113,42 @@ func (c *converter) server(d *directive, parent settings) error {
 		c.note(d, "no listen directive: nginx listens on *:80 (when started as root); imported as :80")
 		srv.listens = append(srv.listens, listenDef{d: d, port: 80})
 	}
+	c.finishChecks(&b, &set)
 	srv.set = set
+	c.translateTLS(srv)
+	c.servers = append(c.servers, srv)
+	if b.answer != nil {
+		// The server's rewrite phase answers before any location is chosen.
+		c.drop(b.answer.d, srv, "every path", "/", true, "nginx "+b.answer.what+" for this whole server")
+		return nil
+	}
+	for _, chk := range b.local {
+		c.reroute(chk.d, "nginx %s for every location of this server; Skjold forwards those requests unchanged", chk.what)
+	}
 	for _, l := range locations {
 		if err := c.location(l, srv, set, ""); err != nil {
 			return err
 		}
 	}
-	c.servers = append(c.servers, srv)
+	if try != nil && !srv.prefixes["/"] {
+		return c.serverTryFiles(try, srv)
+	}
 	return nil
+}
+
+// serverTryFiles translates a server-level try_files, which nginx applies
+// to requests no location matches: ending in a named location that
+// proxies, it is a route for "/".
+func (c *converter) serverTryFiles(try *directive, srv *serverDef) error {
+	b := &locationContent{passSet: srv.set}
+	if err := c.tryFiles(try, srv, b); err != nil {
+		return err
+	}
+	if b.pass == nil {
+		return nil
+	}
+	srv.prefixes["/"] = true
+	return c.route(try, b.pass, "/", srv, b.passSet, append(srv.set.inheritedChecks(), b.local...))
 }
 
 // listen parses a listen directive into srv.listens.
@@ -107,7 +158,7 @@ func (c *converter) listen(d *directive, srv *serverDef) error {
 	}
 	addr := d.args[0]
 	if strings.HasPrefix(addr, "unix:") {
-		c.warn(d, "%s: unix sockets are not supported; listener not imported", addr)
+		c.warn(d, "%s: Skjold listens on TCP only; listener not imported, so clients of this socket are not served", addr)
 		srv.skippedListens++
 		return nil
 	}
@@ -153,8 +204,7 @@ func (c *converter) listen(d *directive, srv *serverDef) error {
 		case p == "default_server" || p == "default":
 			l.defaultServer = true
 		case p == "ssl":
-			c.warn(d, "ssl: TLS is not supported; listener %s not imported (terminate TLS in front of Skjold)", addr)
-			skip = true
+			l.tls = true
 		case p == "proxy_protocol":
 			c.warn(d, "proxy_protocol: the PROXY protocol is not supported; listener %s not imported", addr)
 			skip = true
@@ -162,7 +212,7 @@ func (c *converter) listen(d *directive, srv *serverDef) error {
 			c.warn(d, "quic: HTTP/3 is not supported; listener %s not imported", addr)
 			skip = true
 		case p == "http2":
-			c.warn(d, "http2: not translated (Skjold serves HTTP/1.1)")
+			c.warn(d, "http2: not translated (Skjold serves HTTP/1.1; clients fall back to it)")
 		default:
 			c.warn(d, "parameter %q not translated", p)
 		}
@@ -197,9 +247,9 @@ func (c *converter) serverName(d *directive, srv *serverDef) error {
 		case name == "" || name == "_":
 			// No name: the server answers for any host it is chosen for.
 		case strings.HasPrefix(name, "~"):
-			c.warn(d, "%s: regular-expression names are not supported; name skipped", a)
+			c.reroute(d, "%s: regular-expression names are not supported; name skipped, so requests for the hosts it matched go to the routes of other servers", a)
 		case strings.Contains(name, "$"):
-			c.warn(d, "%s: variables are not supported; name skipped", a)
+			c.reroute(d, "%s: variables are not supported; name skipped, so requests for the hosts it matched go to the routes of other servers", a)
 		case strings.HasPrefix(name, ".") && config.ValidHostName(name[1:]):
 			// ".example.com" is nginx shorthand for the name and all
 			// its subdomains.
@@ -210,151 +260,9 @@ func (c *converter) serverName(d *directive, srv *serverDef) error {
 		case config.ValidHostName(name):
 			add(name)
 		default:
-			c.warn(d, "%s: only exact names and leading wildcards (*.example.com) are supported; name skipped", a)
+			c.reroute(d, "%s: only exact names and leading wildcards (*.example.com) are supported; name skipped, so requests for the hosts it matched go to the routes of other servers", a)
 		}
 	}
-	return nil
-}
-
-// location translates a location block (and those nested in it). outer is
-// the enclosing location's prefix, "" at server level.
-func (c *converter) location(d *directive, srv *serverDef, parent settings, outer string) error {
-	if !d.isBlock {
-		return c.errorf(d, "directive has no opening \"{\"")
-	}
-	var mod, path string
-	switch len(d.args) {
-	case 1:
-		path = d.args[0]
-		switch {
-		case strings.HasPrefix(path, "@"):
-			mod = "@"
-		case strings.HasPrefix(path, "~*"):
-			mod, path = "~*", path[2:]
-		case strings.HasPrefix(path, "~"):
-			mod, path = "~", path[1:]
-		case strings.HasPrefix(path, "="):
-			mod, path = "=", path[1:]
-		}
-	case 2:
-		mod, path = d.args[0], d.args[1]
-		switch mod {
-		case "=", "~", "~*", "^~":
-		default:
-			return c.errorf(d, "invalid location modifier %q", mod)
-		}
-	default:
-		return c.errorf(d, "invalid number of arguments in \"location\" directive")
-	}
-	switch mod {
-	case "=":
-		c.warn(d, "= %s: exact-match locations are not supported; not imported", path)
-		return nil
-	case "~", "~*":
-		c.warn(d, "%s %s: regular-expression locations are not supported; not imported", mod, path)
-		return nil
-	case "@":
-		c.warn(d, "%s: named locations are not supported; not imported", path)
-		return nil
-	}
-	// "^~" only stops nginx from checking regex locations afterwards;
-	// Skjold has none, so it is an ordinary prefix.
-	if outer != "" && !strings.HasPrefix(path, outer) {
-		return c.errorf(d, "location %q is outside location %q", path, outer)
-	}
-	if !validPathPrefix(path) {
-		c.warn(d, "%s: Skjold needs a plain path prefix (starting with \"/\"; no spaces, \"..\", \"//\", \"%%\", \"?\" or \"#\"); not imported", path)
-		return nil
-	}
-	if srv.prefixes[path] {
-		return c.errorf(d, "duplicate location %q", path)
-	}
-	srv.prefixes[path] = true
-
-	set := parent
-	seen := map[string]bool{}
-	var pass *directive
-	var nested []*directive
-	for _, x := range d.block {
-		switch x.name {
-		case "location":
-			nested = append(nested, x)
-		case "proxy_pass":
-			if pass != nil {
-				return c.errorf(x, "%q directive is duplicate", x.name)
-			}
-			if err := c.args(x, 1, 1); err != nil {
-				return err
-			}
-			pass = x
-		case "listen", "server_name", "server", "upstream", "http", "client_header_timeout":
-			return c.notAllowed(x)
-		case "access_log":
-			c.warn(x, "not translated per location (Skjold has one access log, configured at the top level)")
-		default:
-			if err := c.common(x, &set, seen, levelLocation); err != nil {
-				return err
-			}
-		}
-	}
-	if pass == nil {
-		c.warn(d, "%s: no proxy_pass, so nginx answers these requests itself; not imported", path)
-	} else if err := c.route(d, pass, path, srv, set); err != nil {
-		return err
-	}
-	for _, n := range nested {
-		if err := c.location(n, srv, set, path); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// route records a location's proxy_pass as a route.
-func (c *converter) route(loc, pass *directive, prefix string, srv *serverDef, set settings) error {
-	url := pass.args[0]
-	if strings.Contains(url, "$") {
-		c.warn(pass, "%s: variables in proxy_pass are not supported; location %s not imported", url, prefix)
-		return nil
-	}
-	scheme, rest, ok := strings.Cut(url, "://")
-	switch {
-	case ok && strings.EqualFold(scheme, "http"):
-	case ok && strings.EqualFold(scheme, "https"):
-		c.warn(pass, "%s: TLS to upstreams is not supported; location %s not imported", url, prefix)
-		return nil
-	default:
-		return c.errorf(pass, "invalid URL prefix in %q", url)
-	}
-	hostport, uri := rest, ""
-	if i := strings.IndexByte(rest, '/'); i >= 0 {
-		hostport, uri = rest[:i], rest[i:]
-	}
-	if strings.HasPrefix(hostport, "unix:") {
-		c.warn(pass, "%s: unix sockets are not supported; location %s not imported", url, prefix)
-		return nil
-	}
-	r := &routeDef{d: loc, pass: pass, prefix: prefix, srv: srv, set: set}
-	host, port, err := splitHostPort(hostport, 80)
-	if err != nil {
-		return c.errorf(pass, "%v", err)
-	}
-	r.host, r.port = host, port
-	if strings.HasPrefix(hostport, "[") {
-		r.hasPort = strings.Contains(hostport, "]:")
-	} else {
-		r.hasPort = strings.Contains(hostport, ":")
-	}
-	switch uri {
-	case "", prefix:
-		// No URI, or the location's own prefix: the path is forwarded as is.
-	case "/":
-		// nginx replaces the matched prefix with "/".
-		r.strip = prefix != "/"
-	default:
-		c.warn(pass, "%s: replacing the location prefix %s with %s is not supported; requests are forwarded with their original path", url, prefix, uri)
-	}
-	srv.routes = append(srv.routes, r)
 	return nil
 }
 

@@ -132,11 +132,7 @@ func (c *converter) upstream(d *directive) error {
 		case "ip_hash", "hash", "sticky":
 			c.warn(x, "not translated (Skjold has no session affinity; using round_robin)")
 		default:
-			if x.isBlock {
-				c.warn(x, "block not translated (%s); its contents are ignored", reason(x.name))
-			} else {
-				c.warn(x, "not translated (%s)", reason(x.name))
-			}
+			c.untranslated(x)
 		}
 	}
 	if len(servers) == 0 {
@@ -257,7 +253,7 @@ func (c *converter) upstreamServer(d *directive) (s upstreamServer, ok, explicit
 	}
 	s = upstreamServer{weight: 1, maxFails: nginxMaxFails, failTimeout: nginxFailTimeout}
 	if strings.HasPrefix(d.args[0], "unix:") {
-		c.warn(d, "%s: unix sockets are not supported; server not imported", d.args[0])
+		c.warn(d, "%s: Skjold dials upstreams over TCP only, not unix sockets; server not imported", d.args[0])
 		return s, false, false, nil
 	}
 	host, port, err := splitHostPort(d.args[0], 80)
@@ -304,7 +300,7 @@ func (c *converter) upstreamServer(d *directive) (s upstreamServer, ok, explicit
 		case p == "backup":
 			s.backup = true
 		case p == "down":
-			c.warn(d, "%s is marked down; server not imported", s.addr)
+			c.note(d, "%s is marked down; server not imported", s.addr)
 			ok = false
 		default:
 			c.warn(d, "parameter %q not translated", p)

@@ -111,29 +111,29 @@ func TestClientReaderWriterWritesToTheClient(t *testing.T) {
 	}
 }
 
-// endWatch wakes a watcher that is already reading; the wake-up must
-// never be lost to the watcher arming its own (no) deadline, or endWatch
+// Ending a watch wakes a watcher that is already reading; the wake-up must
+// never be lost to the watcher arming its own (no) deadline, or the end
 // waits until the client sends again. The watcher is started after 0 to
 // 50µs, so the two race at every point of the watcher's start.
 func TestEndWatchAlwaysWakesTheWatcher(t *testing.T) {
 	_, c := tcptest.Pair(t)
 	cr := &ClientReader{Conn: c}
-	ex := &Exchange{Client: c, CR: cr, BR: bufio.NewReader(cr)}
+	ex := &Exchange{ClientConn: ClientConn{Client: c, CR: cr, BR: bufio.NewReader(cr)}}
 	defer ex.Close()
 	for i := range 3000 {
-		ex.startWatch(time.Duration(i%50) * time.Microsecond)
+		ex.watch.start(&ex.ClientConn, time.Duration(i%50)*time.Microsecond, time.Now())
 		for range i % 7 {
 			runtime.Gosched()
 		}
 		done := make(chan struct{})
 		go func() {
-			ex.endWatch()
+			ex.watch.end()
 			close(done)
 		}()
 		select {
 		case <-done:
 		case <-time.After(5 * time.Second):
-			t.Fatalf("round %d: endWatch did not return: the watcher missed its wake-up", i)
+			t.Fatalf("round %d: ending the watch did not return: the watcher missed its wake-up", i)
 		}
 		if ex.ClientGone() {
 			t.Fatalf("round %d: a woken watcher reported the client gone", i)

@@ -14,7 +14,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -55,159 +54,167 @@ func New() *Proxy {
 
 // attempt is what one try at one target came to.
 type attempt struct {
-	class   string
+	class   Class
 	status  int       // the upstream's status, when it answered
 	sent    bool      // request bytes may have reached the upstream
 	done    bool      // the response (or an error) has been written to the client
-	failure bool      // counts against the target and the breakers
+	untried bool      // the try never started: the request's deadline had passed
+	stale   bool      // a pooled connection turned out closed before the request reached the target
 	err     error     // the underlying error, for the log
 	end     time.Time // when the response was written, if it was
 }
 
-// Forward handles one request on route r: on return ex.Status and the other
-// result fields are set and the response has been written to ex.BW and
-// flushed (unless the client went away).
+var (
+	errDeadlinePassed = errors.New("request deadline passed before the try")
+	errUnaskedSwitch  = errors.New("101 Switching Protocols to a request that was not forwarded with that upgrade")
+)
+
+// Forward handles one request on route r: on return ex.Result is set and
+// the response has been written to ex.BW and flushed (unless the client
+// went away).
 func (p *Proxy) Forward(ex *Exchange, r *Route) {
-	u := r.Upstream
-	req := &ex.Req
-	ex.Upstream = u.Name
-	ex.KeepAlive = req.KeepAlive
+	ex.Upstream = r.Upstream.Name
+	ex.KeepAlive = ex.Req.KeepAlive
 	p.requestID(ex)
-	deadline := ex.Start.Add(r.Total)
+	ex.upgrade = ex.Req.Upgrade && r.allowsUpgrade(upgradeHeader(ex.Req.Fields))
 
 	// 1. The request body: refuse what is too large, buffer what is small
 	// enough to resend on a retry.
-	if r.MaxBody > 0 && req.ContentLength > r.MaxBody {
-		ex.KeepAlive = false // the unread body is still on the wire
-		p.fail(ex, 413, ClassBodyTooLarge, "request body larger than "+strconv.FormatInt(r.MaxBody, 10)+" bytes", 0)
+	replayable, ok := p.readBody(ex, r)
+	if !ok {
 		return
 	}
-	replayable := true
-	if req.HasBody() {
-		if req.Expect100 {
-			ex.armSend(ex.Start)
-			ex.BW.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
-			if ex.BW.Flush() != nil {
-				p.clientGone(ex)
-				return
-			}
-		}
-		kind := h1.LengthBody
-		if req.Chunked {
-			kind = h1.ChunkedBody
-		}
-		ex.body.Reset(ex.BR, kind, req.ContentLength)
-		full, err := p.bufferBody(ex, r)
-		if err != nil {
-			ex.KeepAlive = false
-			if errors.Is(err, errBodyTooLarge) {
-				p.fail(ex, 413, ClassBodyTooLarge, "request body larger than "+strconv.FormatInt(r.MaxBody, 10)+" bytes", 0)
-			} else if errors.Is(err, h1.ErrBadChunk) {
-				p.fail(ex, 400, ClassBadRequest, "malformed chunked request body", 0)
-			} else {
-				p.clientGone(ex)
-			}
-			return
-		}
-		replayable = full
+	// 2. The whole request is read: watch for the client leaving.
+	if replayable {
+		ex.watch.start(&ex.ClientConn, p.watchAfter(), ex.Start)
+		defer ex.watch.end()
 	}
-	if !req.HasBody() || replayable {
-		// The whole request is read: watch for the client leaving.
-		ex.startWatch(p.watchAfter())
-		defer ex.endWatch()
-	}
-
-	// 2. The route's own breaker.
+	// 3. The route's own breaker, around the tries at its upstream.
 	rtok, err := r.Breaker.Allow()
 	if err != nil {
 		p.fastFail(ex, ClassBreakerOpen, "route "+r.Name+": circuit breaker open", r.Breaker.RetryAfter())
 		return
 	}
-	routeOutcome := breaker.Ignored
-	defer func() { r.Breaker.Done(rtok, routeOutcome, ex.End.Sub(ex.Start)) }()
+	outcome := p.tries(ex, r, replayable)
+	r.Breaker.Done(rtok, outcome, ex.End.Sub(ex.Start))
+}
 
-	// 3. Tries: each picks a healthy target it has not tried yet. The
-	// clock is read when a response head arrives and when the answer has
-	// been written, not around every step: now is the end of the last
-	// try, at first the request's start.
+// readBody refuses a request body over the route's limit and buffers up to
+// the route's buffer size of it, so a retry can resend it. replayable is
+// false when the rest must be streamed during the first try; ok is false
+// when the request has been answered already (or its client left).
+func (p *Proxy) readBody(ex *Exchange, r *Route) (replayable, ok bool) {
+	req := &ex.Req
+	if r.MaxBody > 0 && req.ContentLength > r.MaxBody {
+		p.tooLarge(ex, r)
+		return false, false
+	}
+	if !req.HasBody() {
+		return true, true
+	}
+	if req.Expect100 {
+		ex.armSend(ex.Start)
+		ex.BW.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
+		if ex.BW.Flush() != nil {
+			p.clientGone(ex)
+			return false, false
+		}
+	}
+	kind := h1.LengthBody
+	if req.Chunked {
+		kind = h1.ChunkedBody
+	}
+	ex.body.Reset(ex.BR, kind, req.ContentLength)
+	full, err := p.bufferBody(ex, r)
+	switch {
+	case err == nil:
+		return full, true
+	case errors.Is(err, errBodyTooLarge):
+		p.tooLarge(ex, r)
+	case errors.Is(err, h1.ErrBadChunk):
+		ex.KeepAlive = false
+		p.fail(ex, ErrorAnswer{Status: 400, Class: ClassBadRequest, Message: "malformed chunked request body"})
+	default:
+		p.clientGone(ex)
+	}
+	return false, false
+}
+
+// tries makes the tries at the route's upstream, each at a healthy target
+// not tried yet, until one answers the client or no retry is allowed, and
+// returns the last try's verdict for the route's breaker. The clock is read
+// when a response head arrives and when the answer has been written, not
+// around every step: now is the end of the last try, at first the
+// request's start.
+func (p *Proxy) tries(ex *Exchange, r *Route, replayable bool) breaker.Outcome {
+	u := r.Upstream
 	now := ex.Start
 	ex.End = now
 	u.Budget.Request(now)
+	deadline := ex.Start.Add(r.Total)
 	retryDeadline := deadline
 	if r.RetryTimeout > 0 {
 		retryDeadline = earliest(deadline, ex.Start.Add(r.RetryTimeout))
 	}
 	var tried upstream.Tried
 	var last attempt
+	outcome := breaker.Ignored
 	for try := 1; ; try++ {
 		utok, err := u.Breaker.Allow()
 		if err != nil {
 			if try == 1 {
 				p.fastFail(ex, ClassBreakerOpen, "upstream "+u.Name+": circuit breaker open ("+u.Breaker.Snapshot().Reason+")", u.Breaker.RetryAfter())
-				return
+				return outcome
 			}
 			break
 		}
-		t, idx, slot, class := p.pickTarget(ex, &u, &tried, now)
+		t, idx, slot, class := p.pickTarget(&u, &tried, now)
 		if t == nil {
 			u.Breaker.Done(utok, breaker.Ignored, 0)
 			if try == 1 {
-				msg := "upstream " + u.Name + ": no healthy target"
-				if class == ClassBulkheadFull {
-					msg = "upstream " + u.Name + ": every target is at its concurrency limit"
-				}
-				// Retry-After: when the first ejected target comes back,
-				// or a second for a full bulkhead (slots free quickly).
-				after := time.Second
-				if next := u.NextUp(now); !next.IsZero() && class == ClassNoTarget {
-					after = next.Sub(now)
-				}
-				p.fastFail(ex, class, msg, after)
-				return
+				p.noTarget(ex, u, class, now)
+				return outcome
 			}
 			break
 		}
 		tried = tried.With(idx)
-		ex.Upstream = u.Name
-		ex.Tries = try
-		ex.Target = t.Addr
+		ex.Upstream, ex.Tries, ex.Target = u.Name, try, t.Addr
 
 		// A retry needs a target left to try: without one, a failure
 		// status the route retries on is the client's answer.
-		mayRetry := try < r.Tries && now.Before(retryDeadline) && (replayable || !req.HasBody()) &&
-			u.CanPick(tried, now)
+		mayRetry := try < r.Tries && now.Before(retryDeadline) && replayable && u.CanPick(tried, now)
 		started := now
 		a := p.try(ex, r, t, deadline, mayRetry, now)
 		u.Release(t, slot)
-		if !a.end.IsZero() {
-			now = a.end
-		} else {
+		if now = a.end; now.IsZero() {
 			now = time.Now()
 		}
 		ex.End = now
-
-		// Account for the try: client departures are nobody's fault.
-		outcome := breaker.Success
-		switch {
-		case a.class == ClassClientGone, a.class == ClassBodyTooLarge:
-			outcome = breaker.Ignored
-		case a.failure:
-			outcome = breaker.Failure
-			u.ReportFailure(t, now)
-		default:
-			t.ReportSuccess(now.UnixNano())
-		}
+		outcome = account(r, u, t, a, now)
 		u.Breaker.Done(utok, outcome, now.Sub(started))
-		routeOutcome = outcome
 		if a.done {
-			return
+			return outcome
 		}
 		last = a
-		if !mayRetry || !p.retryable(ex, r, a) || !u.Budget.TryRetry(now) {
+		if !mayRetry || !now.Before(retryDeadline) || !p.retryable(ex, r, a) || !u.Budget.TryRetry(now) {
 			break
 		}
 	}
 	p.failAttempt(ex, u, last)
+	return outcome
+}
+
+// account feeds a try's verdict to its target's passive health and
+// returns it for the breakers.
+func account(r *Route, u *upstream.Upstream, t *upstream.Target, a attempt, now time.Time) breaker.Outcome {
+	v := r.verdict(a)
+	switch v {
+	case breaker.Failure:
+		u.ReportFailure(t, now)
+	case breaker.Success:
+		t.ReportSuccess(now.UnixNano())
+	}
+	return v
 }
 
 // pickTarget chooses a target and takes a bulkhead slot on it, moving on to
@@ -216,7 +223,7 @@ func (p *Proxy) Forward(ex *Exchange, r *Route) {
 // pick moves to the upstream's newest snapshot: the slot is taken before the
 // check, so the switch's drain either counts this request or this request
 // sees the retirement, never neither.
-func (p *Proxy) pickTarget(ex *Exchange, up **upstream.Upstream, tried *upstream.Tried, now time.Time) (*upstream.Target, int, upstream.Slot, string) {
+func (p *Proxy) pickTarget(up **upstream.Upstream, tried *upstream.Tried, now time.Time) (*upstream.Target, int, upstream.Slot, Class) {
 	class := ClassNoTarget
 	for {
 		u := *up
@@ -239,14 +246,14 @@ func (p *Proxy) pickTarget(ex *Exchange, up **upstream.Upstream, tried *upstream
 			}
 			continue
 		}
-		return t, idx, slot, ""
+		return t, idx, slot, ClassNone
 	}
 }
 
-// retryable reports whether a failed try may be repeated on another target.
-// A request that never reached the upstream can always be retried; one that
-// did only if it is idempotent (RFC 9110 section 9.2.2), carries an
-// Idempotency-Key, or the route opts in.
+// retryable reports whether a failed try may be repeated on another target:
+// the route retries on this outcome (retry.on), and the request never
+// reached the upstream, or it may run twice (see resendable). Whether the
+// outcome counts as a failure is verdict's business, not this.
 func (p *Proxy) retryable(ex *Exchange, r *Route, a attempt) bool {
 	switch a.class {
 	case ClassConnect:
@@ -270,7 +277,8 @@ func (p *Proxy) retryable(ex *Exchange, r *Route, a attempt) bool {
 }
 
 // resendable reports whether the request may reach an upstream twice: its
-// method is idempotent, it carries an Idempotency-Key, or the route opts in.
+// method is idempotent (RFC 9110 section 9.2.2), it carries an
+// Idempotency-Key, or the route opts in.
 func resendable(ex *Exchange, r *Route) bool {
 	if r.NonIdempotent || ex.Req.IdempotencyKey {
 		return true
@@ -286,43 +294,41 @@ func resendable(ex *Exchange, r *Route) bool {
 // response is streamed to the client (unless it is a failure status and
 // mayRetry allows trying elsewhere) and done is set.
 func (p *Proxy) try(ex *Exchange, r *Route, t *upstream.Target, deadline time.Time, mayRetry bool, now time.Time) attempt {
-	u := r.Upstream
 	if !now.Before(deadline) {
-		return attempt{class: ClassTimeout, failure: false, err: errors.New("request deadline passed before the try")}
+		return attempt{class: ClassTimeout, untried: true, err: errDeadlinePassed}
 	}
-	c, err := u.Conn(context.Background(), t, min(p.connectTimeout(r), deadline.Sub(now)), now)
-	if err == nil && c.Reused && !resendable(ex, r) && c.PeerClosed() {
-		// A request that must not run twice cannot be resent when its
-		// pooled connection turns out dead (see exchange), so one the
-		// target closed while idle is replaced before it is used.
-		u.Done(c, false, now)
-		c, err = u.Dial(context.Background(), t, min(p.connectTimeout(r), deadline.Sub(now)))
-	}
+	c, err := p.connect(r, t, deadline, now)
 	if err != nil {
-		return attempt{class: ClassConnect, failure: r.RetryOn.Error || r.RetryOn.Timeout, err: err}
+		return attempt{class: ClassConnect, err: err}
 	}
-	ex.setUpConn(c)
-	defer ex.setUpConn(nil)
-	if ex.clientGone.Load() {
-		u.Done(c, false, now)
-		return attempt{class: ClassClientGone}
-	}
-
+	ex.watch.setUpstream(c)
+	defer ex.watch.setUpstream(nil)
 	for {
-		a, stale := p.exchange(ex, r, c, deadline, mayRetry, now)
-		if !stale {
+		if ex.ClientGone() {
+			r.Upstream.Done(c, false, now)
+			return attempt{class: ClassClientGone}
+		}
+		a := p.exchange(ex, r, c, deadline, mayRetry, now)
+		if !a.stale {
 			return a
 		}
 		// A pooled connection the target had closed while idle: the request
 		// never got there, so send it again on a fresh connection; this is
 		// not a failure and not a retry.
 		now = time.Now()
-		c, err = u.Dial(context.Background(), t, min(p.connectTimeout(r), deadline.Sub(now)))
+		c, err = r.Upstream.Dial(context.Background(), t, min(p.connectTimeout(r), deadline.Sub(now)))
 		if err != nil {
-			return attempt{class: ClassConnect, failure: r.RetryOn.Error || r.RetryOn.Timeout, err: err}
+			return attempt{class: ClassConnect, err: err}
 		}
-		ex.setUpConn(c)
+		ex.watch.setUpstream(c)
 	}
+}
+
+// connect takes a pooled connection to t (one the target has not closed
+// or sent anything on while it idled: see upstream.Upstream.Conn), or dials
+// one.
+func (p *Proxy) connect(r *Route, t *upstream.Target, deadline, now time.Time) (*upstream.Conn, error) {
+	return r.Upstream.Conn(context.Background(), t, min(p.connectTimeout(r), deadline.Sub(now)), now)
 }
 
 func (p *Proxy) connectTimeout(r *Route) time.Duration {
@@ -332,54 +338,71 @@ func (p *Proxy) connectTimeout(r *Route) time.Duration {
 	return r.Upstream.Settings().ConnectTimeout
 }
 
-// exchange sends the request on c and handles the response. stale is true
-// when c was a reused connection that turned out closed before anything was
-// read from it; c has then been closed.
-func (p *Proxy) exchange(ex *Exchange, r *Route, c *upstream.Conn, deadline time.Time, mayRetry bool, now time.Time) (a attempt, stale bool) {
-	u := r.Upstream
-	req := &ex.Req
-	c.ArmWrite(now.Add(r.Send), now)
-	werr := p.writeRequest(ex, r, c)
-	if werr != nil {
-		if ex.clientGone.Load() {
-			u.Done(c, false, now)
-			return attempt{class: ClassClientGone}, false
-		}
-		if errors.Is(werr, errClientBody) {
-			u.Done(c, false, now)
-			return attempt{class: ClassClientGone, done: p.clientGone(ex), err: werr}, false
-		}
-		if errors.Is(werr, errBodyTooLarge) {
-			// Found while streaming: the upstream got a head and part of a
-			// body, and loses its connection; the client gets its 413.
-			u.Done(c, false, now)
-			ex.KeepAlive = false
-			p.fail(ex, 413, ClassBodyTooLarge, "request body larger than "+strconv.FormatInt(r.MaxBody, 10)+" bytes", 0)
-			return attempt{class: ClassBodyTooLarge, sent: true, done: true, err: werr}, false
-		}
-		reused := c.Reused
-		u.Done(c, false, now)
-		if reused && isStale(werr) {
-			return attempt{}, true
-		}
-		return p.ioFailure(ex, r, werr, true), false
+// exchange sends the request on c and handles the response. A stale
+// attempt means c was a pooled connection that turned out closed before
+// the request can have reached the target; c has then been closed.
+func (p *Proxy) exchange(ex *Exchange, r *Route, c *upstream.Conn, deadline time.Time, mayRetry bool, now time.Time) attempt {
+	if a, ok := p.sendRequest(ex, r, c, now); !ok {
+		return a
 	}
+	if a, ok := p.readResponseHead(ex, r, c, deadline, now); !ok {
+		return a
+	}
+	status := ex.resp.Status
+	if status == 101 {
+		return p.switchProtocols(ex, r, c, now)
+	}
+	if r.RetryOn.status(status) && mayRetry && p.retryable(ex, r, attempt{class: ClassStatus, status: status, sent: true}) &&
+		r.Upstream.Budget.Allows(time.Now()) {
+		// Try elsewhere; this response is dropped with its connection.
+		r.Upstream.Done(c, false, now)
+		return attempt{class: ClassStatus, status: status, sent: true}
+	}
+	return p.relayResponse(ex, r, c)
+}
 
-	// The response head, skipping interim 1xx responses but 101. The
-	// response timeout starts once the request is sent: a body streamed
-	// from a slow client must not use it up.
+// sendRequest writes the request to c; ok is false when that failed, and
+// the attempt says how.
+func (p *Proxy) sendRequest(ex *Exchange, r *Route, c *upstream.Conn, now time.Time) (a attempt, ok bool) {
+	c.ArmWrite(now.Add(r.Send), now)
+	err := p.writeRequest(ex, r, c)
+	if err == nil {
+		return attempt{}, true
+	}
+	reused := c.Reused
+	r.Upstream.Done(c, false, now)
+	switch {
+	case ex.ClientGone():
+		return attempt{class: ClassClientGone}, false
+	case errors.Is(err, errClientBody):
+		return attempt{class: ClassClientGone, done: p.clientGone(ex), err: err}, false
+	case errors.Is(err, errBodyTooLarge):
+		// Found while streaming: the upstream got a head and part of a
+		// body, and loses its connection; the client gets its 413.
+		p.tooLarge(ex, r)
+		return attempt{class: ClassBodyTooLarge, sent: true, done: true, err: err}, false
+	case reused && isStale(err):
+		return attempt{stale: true}, false
+	}
+	return ioFailure(err), false
+}
+
+// readResponseHead reads the response head into ex.resp, skipping interim
+// 1xx responses but 101; ok is false when there is none, and the attempt
+// says why. The response timeout starts once the request is sent: a body
+// streamed from a slow client must not use it up.
+func (p *Proxy) readResponseHead(ex *Exchange, r *Route, c *upstream.Conn, deadline, now time.Time) (a attempt, ok bool) {
 	sent := now
-	if req.HasBody() {
+	if ex.Req.HasBody() {
 		sent = time.Now()
 	}
 	c.ArmRead(earliest(sent.Add(r.Response), deadline), sent)
-	resp := &ex.resp
 	for {
 		head, err := h1.ReadHead(c.BR, maxResponseHead, &ex.spill)
 		if err != nil {
 			reused := c.Reused
-			u.Done(c, false, now)
-			if ex.clientGone.Load() {
+			r.Upstream.Done(c, false, now)
+			if ex.ClientGone() {
 				return attempt{class: ClassClientGone, sent: true}, false
 			}
 			// No response at all on a pooled connection: usually the
@@ -387,105 +410,67 @@ func (p *Proxy) exchange(ex *Exchange, r *Route, c *upstream.Conn, deadline time
 			// it may have taken the request and died, so only a request
 			// that may run twice is sent again.
 			if reused && isStale(err) && resendable(ex, r) {
-				return attempt{}, true
+				return attempt{stale: true}, false
 			}
-			return p.ioFailure(ex, r, err, true), false
+			return ioFailure(err), false
 		}
-		if err := h1.ParseResponse(head, resp); err != nil {
-			u.Done(c, false, now)
-			return attempt{class: ClassBadResponse, sent: true, failure: r.RetryOn.Error, err: err}, false
+		if err := h1.ParseResponse(head, &ex.resp); err != nil {
+			r.Upstream.Done(c, false, now)
+			return attempt{class: ClassBadResponse, sent: true, err: err}, false
 		}
-		if resp.Status >= 200 || resp.Status == 101 {
-			break
+		if ex.resp.Status >= 200 || ex.resp.Status == 101 {
+			return attempt{}, true
 		}
 	}
+}
 
-	if resp.Status == 101 {
-		if !req.Upgrade {
-			u.Done(c, false, now)
-			return attempt{class: ClassBadResponse, sent: true, failure: r.RetryOn.Error, err: errors.New("101 Switching Protocols without an upgrade request")}, false
-		}
-		p.tunnel(ex, c)
-		return attempt{status: 101, sent: true, done: true}, false
+// switchProtocols turns a 101 into a tunnel when the request asked for an
+// upgrade its route allows and the upstream switched to one of those.
+// Anything else is a bad response: a backend that switches protocols
+// unasked would let the client talk to it past routing.
+func (p *Proxy) switchProtocols(ex *Exchange, r *Route, c *upstream.Conn, now time.Time) attempt {
+	if !ex.upgrade || !r.allowsUpgrade(upgradeHeader(ex.resp.Fields)) {
+		r.Upstream.Done(c, false, now)
+		return attempt{class: ClassBadResponse, sent: true, err: errUnaskedSwitch}
 	}
+	p.tunnel(ex, c)
+	return attempt{status: 101, sent: true, done: true}
+}
 
-	failed := r.RetryOn.status(resp.Status)
-	if failed && mayRetry && p.retryable(ex, r, attempt{class: ClassStatus, status: resp.Status, sent: true}) &&
-		u.Budget.Allows(time.Now()) {
-		// Try elsewhere; this response is dropped with its connection.
-		u.Done(c, false, now)
-		return attempt{class: ClassStatus, status: resp.Status, sent: true, failure: true}, false
-	}
-	a = attempt{status: resp.Status, sent: true, done: true, failure: failed}
-	if failed {
+// relayResponse streams the upstream's answer to the client, then gives c
+// back to the pool if it is positioned at its next response.
+func (p *Proxy) relayResponse(ex *Exchange, r *Route, c *upstream.Conn) attempt {
+	a := attempt{status: ex.resp.Status, sent: true, done: true}
+	if r.RetryOn.status(a.status) {
 		a.class = ClassStatus
 	}
 	reusable, cerr, uerr := p.writeResponse(ex, r, c, time.Now())
 	a.end = time.Now()
 	// Out of the client watcher's reach before it can go back to the
 	// pool: an interrupt after that would hit the connection's next user.
-	ex.setUpConn(nil)
-	u.Done(c, reusable && cerr == nil && uerr == nil, a.end)
+	ex.watch.setUpstream(nil)
+	r.Upstream.Done(c, reusable && cerr == nil && uerr == nil, a.end)
 	switch {
-	case cerr != nil || ex.clientGone.Load():
-		ex.ErrClass = ClassClientGone
+	case cerr != nil || ex.ClientGone():
 		ex.KeepAlive = false
 		a.class = ClassClientGone
 	case uerr != nil:
 		// The head went out already: all we can do is cut the client
 		// connection so it sees a truncated response, not a complete one.
-		ex.ErrClass = ClassUpstreamAbort
 		ex.KeepAlive = false
-		a.class, a.failure, a.err = ClassUpstreamAbort, true, uerr
-	default:
-		ex.ErrClass = a.class
+		a.class, a.err = ClassUpstreamAbort, uerr
 	}
-	return a, false
+	ex.ErrClass = a.class
+	return a
 }
 
-// ioFailure classifies a failed write or read on an upstream connection.
-func (p *Proxy) ioFailure(ex *Exchange, r *Route, err error, sent bool) attempt {
+// ioFailure classifies a failed write or read on an upstream connection
+// after the request may have reached it.
+func ioFailure(err error) attempt {
 	if isTimeout(err) {
-		return attempt{class: ClassTimeout, sent: sent, failure: r.RetryOn.Timeout || r.RetryOn.Error, err: err}
+		return attempt{class: ClassTimeout, sent: true, err: err}
 	}
-	return attempt{class: ClassReset, sent: sent, failure: r.RetryOn.Error || r.RetryOn.Timeout, err: err}
-}
-
-// failAttempt answers the client after the last try failed.
-func (p *Proxy) failAttempt(ex *Exchange, u *upstream.Upstream, a attempt) {
-	switch a.class {
-	case ClassClientGone:
-		p.clientGone(ex)
-	case ClassTimeout:
-		p.fail(ex, 504, a.class, "upstream "+u.Name+": timed out", 0)
-	case ClassConnect:
-		if isTimeout(a.err) {
-			p.fail(ex, 504, ClassTimeout, "upstream "+u.Name+": connect timed out", 0)
-			return
-		}
-		p.fail(ex, 502, a.class, "upstream "+u.Name+": connection failed", 0)
-	case ClassStatus:
-		p.fail(ex, 502, a.class, "upstream "+u.Name+": answered "+strconv.Itoa(a.status), 0)
-	case ClassBadResponse:
-		p.fail(ex, 502, a.class, "upstream "+u.Name+": invalid response", 0)
-	case ClassBreakerOpen:
-		p.fastFail(ex, a.class, "upstream "+u.Name+": circuit breaker open", u.Breaker.RetryAfter())
-	default:
-		p.fail(ex, 502, ClassReset, "upstream "+u.Name+": connection reset before a response", 0)
-	}
-}
-
-// fastFail answers 503 without touching an upstream.
-func (p *Proxy) fastFail(ex *Exchange, class, msg string, retryAfter time.Duration) {
-	ex.FastFailed = true
-	p.fail(ex, 503, class, msg, retryAfter)
-}
-
-// clientGone records that the client left; nothing can be sent. It
-// returns true so callers can mark the attempt done.
-func (p *Proxy) clientGone(ex *Exchange) bool {
-	ex.Status, ex.ErrClass, ex.KeepAlive = 499, ClassClientGone, false
-	return true
+	return attempt{class: ClassReset, sent: true, err: err}
 }
 
 func (p *Proxy) watchAfter() time.Duration {
@@ -493,27 +478,6 @@ func (p *Proxy) watchAfter() time.Duration {
 		return p.WatchAfter
 	}
 	return 20 * time.Millisecond
-}
-
-// requestID keeps a sane X-Request-ID from the client or makes one.
-func (p *Proxy) requestID(ex *Exchange) {
-	if id := ex.Req.RequestID; len(id) > 0 && len(id) <= 128 && isToken(id) {
-		ex.RequestID = id
-		return
-	}
-	b := append(ex.idBuf[:0], p.idPrefix[:]...)
-	b = append(b, '-')
-	b = strconv.AppendUint(b, p.idSeq.Add(1), 16)
-	ex.RequestID = b
-}
-
-func isToken(b []byte) bool {
-	for _, c := range b {
-		if c <= ' ' || c >= 0x7f || c == '"' || c == '\\' {
-			return false
-		}
-	}
-	return true
 }
 
 func isTimeout(err error) bool {

@@ -26,9 +26,10 @@ type Route struct {
 	Total time.Duration
 	// Tries is the most attempts, counting the first.
 	Tries int
-	// RetryOn says which failures are retried, and also which count as
-	// failures for passive health and the breakers (nginx's
-	// proxy_next_upstream semantics).
+	// RetryOn says which failures are retried. Its statuses are also the
+	// route's failure statuses: answers with them count as failures for
+	// passive health and the breakers (see verdict). Errors and timeouts
+	// count whatever RetryOn says.
 	RetryOn RetryOn
 	// RetryTimeout bounds the time spent retrying (0: only Total).
 	RetryTimeout time.Duration
@@ -40,6 +41,10 @@ type Route struct {
 	MaxBody int64
 	// Breaker is the route's own breaker; nil when it has none.
 	Breaker *breaker.Breaker
+	// Upgrades are the protocols, lower case, a client may switch to
+	// (Upgrade header names such as "websocket"); nil allows none. A
+	// request asking for another is forwarded without its Upgrade header.
+	Upgrades []string
 }
 
 // RetryOn is a set of retry conditions.

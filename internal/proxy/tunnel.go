@@ -34,7 +34,7 @@ func (p *Proxy) tunnel(ex *Exchange, c *upstream.Conn) {
 		w.WriteString("\r\n")
 	}
 	w.WriteString("\r\n")
-	ex.endWatch()
+	ex.watch.end()
 	if err := w.Flush(); err != nil {
 		c.Close()
 		ex.ErrClass = ClassClientGone

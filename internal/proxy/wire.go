@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bufio"
-	"encoding/json"
 	"errors"
 	"io"
 	"slices"
@@ -18,6 +17,9 @@ var (
 	// errClientBody: reading the request body from the client failed while
 	// streaming it to the upstream.
 	errClientBody = errors.New("reading the request body from the client failed")
+	// errClientGone: the client watcher saw the client leave while the
+	// response was being relayed.
+	errClientGone = errors.New("client gone")
 )
 
 // bufferBody reads the request body into ex.bodyBuf, up to the route's
@@ -60,10 +62,46 @@ func (p *Proxy) bufferBody(ex *Exchange, r *Route) (full bool, err error) {
 	return ex.body.Done(), nil
 }
 
-// writeRequest writes the request head and body to the upstream.
+// writeRequest writes the request head and body to the upstream: the
+// request line with the forwarded path, the client's end-to-end headers,
+// the proxy's own, the framing (re-done: the body may have been
+// buffered), then the body.
 func (p *Proxy) writeRequest(ex *Exchange, r *Route, c *upstream.Conn) error {
 	req := &ex.Req
 	w := c.BW
+	writeRequestLine(w, ex, r)
+	for i := range req.Fields {
+		f := &req.Fields[i]
+		if skipRequestField(f.Name, req.ConnTokens) {
+			continue
+		}
+		w.Write(f.Name)
+		w.WriteString(": ")
+		w.Write(f.Value)
+		w.WriteString("\r\n")
+	}
+	writeProxyHeaders(w, ex)
+	streaming := req.HasBody() && !ex.body.Done()
+	writeRequestFraming(w, ex, streaming)
+	if req.HasBody() {
+		if err := p.writeRequestBody(ex, r, c, streaming); err != nil {
+			return err
+		}
+	}
+	if !streaming && (!c.Reused || resendable(ex, r)) {
+		// The request goes out with the read of its response (one system
+		// call fewer). A send that fails then fails that read, where a
+		// reused connection's failure is taken for a stale connection and
+		// the request resent: only for requests that may be resent.
+		c.HoldNextWrite()
+	}
+	return w.Flush()
+}
+
+// writeRequestLine writes the method, the cleaned path (without the
+// route's prefix when it strips it), the query and the Host header.
+func writeRequestLine(w *bufio.Writer, ex *Exchange, r *Route) {
+	req := &ex.Req
 	w.Write(req.Method)
 	w.WriteByte(' ')
 	path := ex.Path
@@ -85,16 +123,12 @@ func (p *Proxy) writeRequest(ex *Exchange, r *Route, c *upstream.Conn) error {
 	w.WriteString(" HTTP/1.1\r\nHost: ")
 	w.Write(req.Host)
 	w.WriteString("\r\n")
-	for i := range req.Fields {
-		f := &req.Fields[i]
-		if skipRequestField(f.Name, req.ConnTokens) {
-			continue
-		}
-		w.Write(f.Name)
-		w.WriteString(": ")
-		w.Write(f.Value)
-		w.WriteString("\r\n")
-	}
+}
+
+// writeProxyHeaders writes the headers the proxy adds: X-Forwarded-*,
+// X-Request-ID, and the upgrade when the route allows it.
+func writeProxyHeaders(w *bufio.Writer, ex *Exchange) {
+	req := &ex.Req
 	// Every X-Forwarded-For line the client sent, in order, then the
 	// client's address (RFC 7239's list semantics, as nginx's
 	// $proxy_add_x_forwarded_for).
@@ -115,18 +149,18 @@ func (p *Proxy) writeRequest(ex *Exchange, r *Route, c *upstream.Conn) error {
 	w.WriteString("\r\nX-Request-ID: ")
 	w.Write(ex.RequestID)
 	w.WriteString("\r\n")
-	if req.Upgrade {
-		for i := range req.Fields {
-			if h1.EqualFold(req.Fields[i].Name, "upgrade") {
-				w.WriteString("Connection: upgrade\r\nUpgrade: ")
-				w.Write(req.Fields[i].Value)
-				w.WriteString("\r\n")
-				break
-			}
-		}
+	if ex.upgrade {
+		w.WriteString("Connection: upgrade\r\nUpgrade: ")
+		w.Write(upgradeHeader(req.Fields))
+		w.WriteString("\r\n")
 	}
+}
 
-	streaming := req.HasBody() && !ex.body.Done()
+// writeRequestFraming ends the head with the body's framing: the length
+// of a buffered body, chunked for a chunked body still streaming, the
+// client's length for a length body still streaming.
+func writeRequestFraming(w *bufio.Writer, ex *Exchange, streaming bool) {
+	req := &ex.Req
 	switch {
 	case streaming && req.Chunked:
 		w.WriteString("Transfer-Encoding: chunked\r\n\r\n")
@@ -141,28 +175,23 @@ func (p *Proxy) writeRequest(ex *Exchange, r *Route, c *upstream.Conn) error {
 	default:
 		w.WriteString("\r\n")
 	}
-	if req.HasBody() {
-		if streaming && req.Chunked {
-			if err := h1.WriteChunk(w, ex.bodyBuf); err != nil {
-				return err
-			}
-		} else if _, err := w.Write(ex.bodyBuf); err != nil {
+}
+
+// writeRequestBody writes the buffered part of the body, then streams the
+// rest from the client.
+func (p *Proxy) writeRequestBody(ex *Exchange, r *Route, c *upstream.Conn, streaming bool) error {
+	chunked := streaming && ex.Req.Chunked
+	if chunked {
+		if err := h1.WriteChunk(c.BW, ex.bodyBuf); err != nil {
 			return err
 		}
-		if streaming {
-			if err := p.streamBody(ex, r, c, req.Chunked); err != nil {
-				return err
-			}
-		}
+	} else if _, err := c.BW.Write(ex.bodyBuf); err != nil {
+		return err
 	}
-	if !streaming && (!c.Reused || resendable(ex, r)) {
-		// The request goes out with the read of its response (one system
-		// call fewer). A send that fails then fails that read, where a
-		// reused connection's failure is taken for a stale connection and
-		// the request resent: only for requests that may be resent.
-		c.HoldNextWrite()
+	if streaming {
+		return p.streamBody(ex, r, c, chunked)
 	}
-	return w.Flush()
+	return nil
 }
 
 var slash = []byte("/")
@@ -277,14 +306,30 @@ func lower(t []byte) string {
 // cerr is a client write failure, uerr an upstream read failure.
 func (p *Proxy) writeResponse(ex *Exchange, r *Route, c *upstream.Conn, now time.Time) (reusable bool, cerr, uerr error) {
 	resp := &ex.resp
-	req := &ex.Req
-	head := string(req.Method) == "HEAD"
-	kind := resp.ResponseBody(head)
-	w := ex.BW
+	kind := resp.ResponseBody(string(ex.Req.Method) == "HEAD")
 	ex.Status = resp.Status
 	ex.armSend(now)
+	chunkOut, err := writeResponseHead(ex, kind)
+	if err != nil {
+		return false, err, nil
+	}
+	if kind == h1.NoBody {
+		return resp.KeepAlive, ex.BW.Flush(), nil
+	}
+	if cerr, uerr = p.copyResponseBody(ex, r, c, kind, chunkOut); cerr != nil || uerr != nil {
+		return false, cerr, uerr
+	}
+	if chunkOut {
+		h1.WriteLastChunk(ex.BW)
+	}
+	return resp.KeepAlive && kind != h1.CloseBody, ex.BW.Flush(), nil
+}
 
-	// Status line and headers.
+// writeResponseHead writes the status line and the upstream's end-to-end
+// headers, with the framing re-done for the client: chunkOut says the body
+// goes out chunked (an HTTP/1.1 client, an upstream that gave no length).
+func writeResponseHead(ex *Exchange, kind h1.BodyKind) (chunkOut bool, err error) {
+	resp, req, w := &ex.resp, &ex.Req, ex.BW
 	w.WriteString("HTTP/1.1 ")
 	w.Write(strconv.AppendInt(ex.num[:0], int64(resp.Status), 10))
 	w.WriteByte(' ')
@@ -300,7 +345,6 @@ func (p *Proxy) writeResponse(ex *Exchange, r *Route, c *upstream.Conn, now time
 		w.Write(f.Value)
 		w.WriteString("\r\n")
 	}
-	chunkOut := false
 	switch kind {
 	case h1.NoBody:
 		if resp.ContentLength >= 0 && resp.Status >= 200 && resp.Status != 204 {
@@ -328,14 +372,18 @@ func (p *Proxy) writeResponse(ex *Exchange, r *Route, c *upstream.Conn, now time
 	case req.Minor == 0:
 		w.WriteString("Connection: keep-alive\r\n")
 	}
-	if _, err := w.WriteString("\r\n"); err != nil {
-		return false, err, nil
-	}
+	_, err = w.WriteString("\r\n")
+	return chunkOut, err
+}
 
-	if kind == h1.NoBody {
-		return resp.KeepAlive, w.Flush(), nil
-	}
-	ex.respBody.Reset(c.BR, kind, resp.ContentLength)
+// copyResponseBody copies the response body to the client. Each read of
+// the upstream gets the route's response timeout, each write to the client
+// its send timeout; what is buffered goes to the client whenever the
+// upstream has nothing more yet, and streams (chunked or close-delimited:
+// server-sent events) are flushed as they come.
+func (p *Proxy) copyResponseBody(ex *Exchange, r *Route, c *upstream.Conn, kind h1.BodyKind, chunkOut bool) (cerr, uerr error) {
+	w := ex.BW
+	ex.respBody.Reset(c.BR, kind, ex.resp.ContentLength)
 	bp := p.copyBufs.Get().(*[]byte)
 	defer p.copyBufs.Put(bp)
 	buf := *bp
@@ -350,7 +398,7 @@ func (p *Proxy) writeResponse(ex *Exchange, r *Route, c *upstream.Conn, now time
 			// has (at first the head) instead of holding it while we wait;
 			// a stream that opens with headers alone must reach the client.
 			if err := w.Flush(); err != nil {
-				return false, err, nil
+				return err, nil
 			}
 		}
 		n, err := ex.respBody.Read(buf)
@@ -363,98 +411,19 @@ func (p *Proxy) writeResponse(ex *Exchange, r *Route, c *upstream.Conn, now time
 				_, werr = w.Write(buf[:n])
 			}
 			if werr == nil && kind != h1.LengthBody {
-				// Streams (server-sent events, chunked APIs) go out as
-				// they come.
 				werr = w.Flush()
 			}
 			if werr != nil {
-				return false, werr, nil
+				return werr, nil
 			}
 		}
-		if err == io.EOF {
-			break
+		switch {
+		case err == io.EOF:
+			return nil, nil
+		case err != nil && ex.ClientGone():
+			return errClientGone, nil
+		case err != nil:
+			return nil, err
 		}
-		if err != nil {
-			if ex.clientGone.Load() {
-				return false, errors.New("client gone"), nil
-			}
-			return false, nil, err
-		}
 	}
-	if chunkOut {
-		h1.WriteLastChunk(w)
-	}
-	return resp.KeepAlive && kind != h1.CloseBody, w.Flush(), nil
-}
-
-// errorBody is the JSON every error answer carries.
-type errorBody struct {
-	Error     string `json:"error"`
-	Upstream  string `json:"upstream,omitempty"`
-	RequestID string `json:"request_id"`
-}
-
-// fail writes an error answer with a small JSON body.
-func (p *Proxy) fail(ex *Exchange, status int, class, msg string, retryAfter time.Duration) {
-	ex.Status, ex.ErrClass = status, class
-	ex.armSend(time.Now())
-	WriteError(ex.BW, status, msg, ex.Upstream, string(ex.RequestID), retryAfter, ex.KeepAlive, string(ex.Req.Method) == "HEAD")
-}
-
-// WriteError writes a complete error response with a JSON body and flushes.
-func WriteError(w *bufio.Writer, status int, msg, upstreamName, requestID string, retryAfter time.Duration, keepAlive, head bool) error {
-	body, _ := json.Marshal(errorBody{Error: msg, Upstream: upstreamName, RequestID: requestID})
-	body = append(body, '\n')
-	w.WriteString("HTTP/1.1 ")
-	w.WriteString(strconv.Itoa(status))
-	w.WriteByte(' ')
-	w.WriteString(statusText(status))
-	w.WriteString("\r\nContent-Type: application/json\r\nContent-Length: ")
-	w.WriteString(strconv.Itoa(len(body)))
-	if retryAfter > 0 {
-		w.WriteString("\r\nRetry-After: ")
-		w.WriteString(strconv.FormatInt(int64((retryAfter+time.Second-1)/time.Second), 10))
-	}
-	if requestID != "" {
-		w.WriteString("\r\nX-Request-ID: ")
-		w.WriteString(requestID)
-	}
-	if !keepAlive {
-		w.WriteString("\r\nConnection: close")
-	}
-	w.WriteString("\r\n\r\n")
-	if !head {
-		w.Write(body)
-	}
-	return w.Flush()
-}
-
-func statusText(code int) string {
-	switch code {
-	case 400:
-		return "Bad Request"
-	case 404:
-		return "Not Found"
-	case 405:
-		return "Method Not Allowed"
-	case 408:
-		return "Request Timeout"
-	case 413:
-		return "Content Too Large"
-	case 414:
-		return "URI Too Long"
-	case 431:
-		return "Request Header Fields Too Large"
-	case 501:
-		return "Not Implemented"
-	case 502:
-		return "Bad Gateway"
-	case 503:
-		return "Service Unavailable"
-	case 504:
-		return "Gateway Timeout"
-	case 505:
-		return "HTTP Version Not Supported"
-	}
-	return "Error"
 }

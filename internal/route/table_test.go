@@ -1,7 +1,9 @@
 package route
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -66,49 +68,148 @@ func TestLookupNoMatchWithoutCatchAll(t *testing.T) {
 	}
 }
 
-func TestCleanPath(t *testing.T) {
+func TestCleanPathResolvesDotSegmentsAndRefusesEscapes(t *testing.T) {
 	tests := []struct {
 		in, want string
-		ok       bool
+		err      error
 	}{
-		{"/", "/", true},
-		{"/api/v1/x", "/api/v1/x", true},
-		{"/api/v1/../admin", "/api/admin", true},
-		{"/api/v1/%2e%2e/admin", "/api/admin", true},
-		{"/api/v1/%2E%2e/admin", "/api/admin", true},
-		{"/api/v1/./x", "/api/v1/x", true},
-		{"/api//v1///x", "/api/v1/x", true},
-		{"/api/v1/..", "/api/", true},
-		{"/api/v1/.", "/api/v1/", true},
-		{"/..", "", false},
-		{"/a/../..", "", false},
-		{"/%2e%2e/etc/passwd", "", false},
-		{"/api/v1/..%2fadmin", "", false},
-		{"/api/v1\\..\\admin", "", false},
-		{"/api/v1/%2fkeys", "/api/v1/%2fkeys", true},
-		{"/file.txt", "/file.txt", true},
-		{"/a/.hidden", "/a/.hidden", true},
-		{"/a/..b", "/a/..b", true},
-		{"/a/b.", "/a/b.", true},
+		{"/", "/", nil},
+		{"", "", nil},
+		{"/api/v1/x", "/api/v1/x", nil},
+		{"/api/v1/../admin", "/api/admin", nil},
+		{"/api/v1/%2e%2e/admin", "/api/admin", nil},
+		{"/api/v1/%2E%2e/admin", "/api/admin", nil},
+		{"/api/v1/./x", "/api/v1/x", nil},
+		{"/api//v1///x", "/api/v1/x", nil},
+		{"/api/v1/..", "/api/", nil},
+		{"/api/v1/.", "/api/v1/", nil},
+		{"/api/v1/%2fkeys", "/api/v1/%2fkeys", nil},
+		{"/file.txt", "/file.txt", nil},
+		{"/a/.hidden", "/a/.hidden", nil},
+		{"/a/..b", "/a/..b", nil},
+		{"/a/b.", "/a/b.", nil},
+		{"/a;v=1/b", "/a;v=1/b", nil},
+		{"/a/..b;x", "/a/..b;x", nil},
+		{"/a/;x/../b", "/a/b", nil},
+		{"/a/%3bx", "/a/%3bx", nil},
+		{"/caf%C3%A9", "/caf%C3%A9", nil},
+		{"/%e9t%e9", "/%e9t%e9", nil},
+		{"/%e0A", "/%e0A", nil},
+		{"/%e0%a4%85", "/%e0%a4%85", nil},
+		{"/%f0%9f%98%80", "/%f0%9f%98%80", nil},
+		{"/100%25", "/100%25", nil},
+		{"/x%20y", "/x%20y", nil},
+
+		{"*", "", ErrPathNotAbsolute},
+		{"/..", "", ErrPathAboveRoot},
+		{"/a/../..", "", ErrPathAboveRoot},
+		{"/%2e%2e/etc/passwd", "", ErrPathAboveRoot},
+		{"/api/v1/..%2fadmin", "", ErrPathSlashDots},
+		{"/api/v1\\..\\admin", "", ErrPathSlashDots},
+		{"/api/v1/..%5cadmin", "", ErrPathSlashDots},
+		{"/api/v1/..;/admin", "", ErrPathDotParameter},
+		{"/api/v1/..;jsessionid=1/admin", "", ErrPathDotParameter},
+		{"/api/v1/.;/x", "", ErrPathDotParameter},
+		{"/..;", "", ErrPathDotParameter},
+		{"/api/v1/%2e%2e;/admin", "", ErrPathDotParameter},
+		{"/api/v1/.%2E;/admin", "", ErrPathDotParameter},
+		{"/api/v1/..%3B/admin", "", ErrPathDotParameter},
+		{"/api/v1/%2e%2e%3b/admin", "", ErrPathDotParameter},
+		{"/x%00", "", ErrPathControl},
+		{"/x%00.json", "", ErrPathControl},
+		{"/x%0d%0aSet-Cookie:a", "", ErrPathControl},
+		{"/x%0A", "", ErrPathControl},
+		{"/x%09", "", ErrPathControl},
+		{"/x%1f", "", ErrPathControl},
+		{"/x%7F", "", ErrPathControl},
+		{"/%c0%ae%c0%ae/admin", "", ErrPathOverlong},
+		{"/%C0%AE", "", ErrPathOverlong},
+		{"/a%c0%afb", "", ErrPathOverlong},
+		{"/%c1%9c", "", ErrPathOverlong},
+		{"/%e0%80%ae", "", ErrPathOverlong},
+		{"/%E0%9F%BF", "", ErrPathOverlong},
+		{"/%f0%80%80%ae", "", ErrPathOverlong},
+		{"/%f0%8f%bf%bf", "", ErrPathOverlong},
+		{"/%u002e%u002e/admin", "", ErrPathEscape},
+		{"/x%2", "", ErrPathEscape},
+		{"/x%", "", ErrPathEscape},
+		{"/x%zz", "", ErrPathEscape},
+		{"/x%g0", "", ErrPathEscape},
 	}
 	for _, tt := range tests {
-		got, ok := CleanPath([]byte(tt.in), nil)
-		if ok != tt.ok || ok && string(got) != tt.want {
-			t.Errorf("CleanPath(%q) = %q, %v; want %q, %v", tt.in, got, ok, tt.want, tt.ok)
+		got, err := CleanPath([]byte(tt.in), nil)
+		if !errors.Is(err, tt.err) || err == nil && string(got) != tt.want {
+			t.Errorf("CleanPath(%q) = %q, %v; want %q, %v", tt.in, got, err, tt.want, tt.err)
 		}
 	}
 }
 
+// A path that needs no cleaning is returned as it came, without a copy.
+func TestCleanPathReturnsACleanPathWithoutCopying(t *testing.T) {
+	in := []byte("/api/v1/users;v=2/caf%C3%A9")
+	got, err := CleanPath(in, nil)
+	if err != nil || &got[0] != &in[0] {
+		t.Fatalf("CleanPath(%q) = %q, %v: copied or refused", in, got, err)
+	}
+	if n := testing.AllocsPerRun(100, func() { CleanPath(in, nil) }); n != 0 {
+		t.Errorf("%v allocations per clean path", n)
+	}
+}
+
+// lenientSegments splits p the way the most forgiving backends read a path:
+// percent-decoded once, overlong UTF-8 taken as the ASCII byte it encodes,
+// "\" as "/", and a segment's parameters (";...") dropped.
+func lenientSegments(p string) []string {
+	var dec []byte
+	for i := 0; i < len(p); i++ {
+		if b, ok := escapedByte([]byte(p), i); p[i] == '%' && ok {
+			dec = append(dec, b)
+			i += 2
+			continue
+		}
+		dec = append(dec, p[i])
+	}
+	cont := func(i int) bool { return i < len(dec) && dec[i]&0xc0 == 0x80 }
+	var ascii []byte
+	for i := 0; i < len(dec); i++ {
+		switch {
+		case (dec[i] == 0xc0 || dec[i] == 0xc1) && cont(i+1):
+			ascii = append(ascii, (dec[i]&0x1f)<<6|dec[i+1]&0x3f)
+			i++
+		case dec[i] == 0xe0 && cont(i+1) && cont(i+2) && dec[i+1] < 0xa0:
+			ascii = append(ascii, (dec[i+1]&0x3f)<<6|dec[i+2]&0x3f)
+			i += 2
+		default:
+			ascii = append(ascii, dec[i])
+		}
+	}
+	segs := strings.FieldsFunc(string(ascii), func(r rune) bool { return r == '/' || r == '\\' })
+	for i, s := range segs {
+		if j := strings.IndexByte(s, ';'); j >= 0 {
+			segs[i] = s[:j]
+		}
+	}
+	return segs
+}
+
 // Prefix escape is impossible: for any cleaned path that a route matches,
-// the path starts with the route's prefix on a segment boundary.
+// the path starts with the route's prefix on a segment boundary, and no
+// lenient backend reading it finds a parent segment or a control byte.
 func FuzzCleanPathStaysInPrefix(f *testing.F) {
-	for _, s := range []string{"/api/v1/../x", "/api/v1/%2e%2e/x", "/api/v1//..//x", "/api/v1/./../../"} {
+	for _, s := range []string{
+		"/api/v1/../x", "/api/v1/%2e%2e/x", "/api/v1//..//x", "/api/v1/./../../",
+		"/api/v1/..;/x", "/api/v1/%2e%2e%3b/x", "/api/v1/%c0%ae%c0%ae/x", "/api/v1/x%00",
+		"/api/v1/%e0%80%ae./x", "/api/v1/a;b/../x", "/api/v1/%u002e",
+	} {
 		f.Add(s)
 	}
 	tab, _ := New([]Entry[string]{{Prefix: "/api/v1/", Value: "v1"}})
 	f.Fuzz(func(t *testing.T, p string) {
-		clean, ok := CleanPath([]byte(p), nil)
-		if !ok {
+		if strings.ContainsFunc(p, func(r rune) bool { return r <= ' ' || r >= 0x7f }) {
+			return // h1.ParseRequest refuses raw bytes outside visible ASCII
+		}
+		clean, err := CleanPath([]byte(p), nil)
+		if err != nil {
 			return
 		}
 		m, found := tab.Lookup([]byte("h"), clean, []byte("GET"))
@@ -119,9 +220,12 @@ func FuzzCleanPathStaysInPrefix(f *testing.F) {
 		if !(s == "/api/v1" || len(s) >= 8 && s[:8] == "/api/v1/") || m.PrefixLen != 7 {
 			t.Fatalf("%q cleaned to %q matched /api/v1/", p, s)
 		}
-		for i := 0; i+3 <= len(s); i++ {
-			if s[i:i+3] == "/.." && (i+3 == len(s) || s[i+3] == '/') {
-				t.Fatalf("%q cleaned to %q still has a dot-dot segment", p, s)
+		for _, seg := range lenientSegments(s) {
+			if seg == ".." {
+				t.Fatalf("%q cleaned to %q, which a lenient backend reads with a \"..\" segment", p, s)
+			}
+			if strings.ContainsFunc(seg, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+				t.Fatalf("%q cleaned to %q, which decodes to a control byte", p, s)
 			}
 		}
 	})
@@ -141,6 +245,19 @@ func BenchmarkLookup(b *testing.B) {
 				if _, ok := tab.Lookup([]byte("example.com"), path, []byte("GET")); !ok {
 					b.Fatal("no match")
 				}
+			}
+		})
+	}
+}
+
+func BenchmarkCleanPath(b *testing.B) {
+	buf := make([]byte, 0, 256)
+	for _, p := range []string{"/api/v1/users/42/orders?x", "/api/v1/users/%2e%2e/42//orders;v=2/caf%C3%A9"} {
+		path := []byte(p)
+		b.Run(p, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				_, _ = CleanPath(path, buf)
 			}
 		})
 	}

@@ -32,6 +32,7 @@ type Conn struct {
 	// deadlines Lazy remembers are no longer the connection's, and it
 	// must not be reused.
 	interrupted atomic.Bool
+	peeker      peeker // looks for bytes or a FIN from the target (see peek)
 }
 
 // ArmRead gives the next reads until t, re-arming the connection's timer
@@ -65,6 +66,74 @@ func (c *Conn) HoldNextWrite() {
 func (c *Conn) Interrupt() {
 	c.interrupted.Store(true)
 	c.Conn.SetDeadline(time.Now())
+}
+
+// peerState is what a look at a connection's receive side found.
+type peerState uint8
+
+const (
+	peerQuiet    peerState = iota // nothing: the connection may be reused
+	peerSentMore                  // bytes beyond the response just read
+	peerGone                      // the target's FIN, or a reset
+)
+
+// DiscardReason says why a connection that looked reusable was closed
+// instead of pooled.
+type DiscardReason uint8
+
+// Discard reasons.
+const (
+	// DiscardUnreadBytes: the target sent more than its response (a body
+	// on a HEAD answer or a 204/304, bytes past Content-Length). Reused,
+	// the connection would hand those bytes to the next request, which may
+	// be another client's, as its response.
+	DiscardUnreadBytes DiscardReason = iota
+	// DiscardPeerClosed: the target had closed the connection.
+	DiscardPeerClosed
+	// DiscardReasonCount is the number of reasons (for ranging over them).
+	DiscardReasonCount
+)
+
+// String is the reason as metrics label it.
+func (r DiscardReason) String() string {
+	switch r {
+	case DiscardUnreadBytes:
+		return "unread_bytes"
+	case DiscardPeerClosed:
+		return "peer_closed"
+	}
+	return "unknown"
+}
+
+// clean reports whether nothing has arrived on c since its last response:
+// nothing buffered and, when the kernel can be asked, nothing received (one
+// non-blocking peek). A connection that fails the check is counted against
+// its target under the reason found.
+func (c *Conn) clean() bool {
+	return c.count(c.peek())
+}
+
+// nothingBuffered is clean without the system call: what Done can check
+// for free.
+func (c *Conn) nothingBuffered() bool {
+	if c.BR.Buffered() > 0 {
+		return c.count(peerSentMore)
+	}
+	return true
+}
+
+// count records a state other than peerQuiet as a discard, and reports
+// whether the state was quiet.
+func (c *Conn) count(s peerState) bool {
+	switch s {
+	case peerSentMore:
+		c.target.discarded[DiscardUnreadBytes].Add(1)
+	case peerGone:
+		c.target.discarded[DiscardPeerClosed].Add(1)
+	default:
+		return true
+	}
+	return false
 }
 
 // pool is a target's stack of idle connections: last in, first out, so the
@@ -156,7 +225,9 @@ func (t *Target) dial(ctx context.Context, d *net.Dialer) (*Conn, error) {
 	br.Reset(sc)
 	bw := writerPool.Get().(*bufio.Writer)
 	bw.Reset(sc)
-	return &Conn{Conn: nc, BR: br, BW: bw, io: sc, target: t}, nil
+	c := &Conn{Conn: nc, BR: br, BW: bw, io: sc, target: t}
+	c.initPeek()
+	return c, nil
 }
 
 // close closes the connection and recycles its buffers.

@@ -35,9 +35,10 @@ type Target struct {
 	// Bulkhead: slots has capacity MaxConcurrent when limited.
 	bulk atomic.Pointer[bulkhead]
 
-	requests atomic.Uint64
-	failures atomic.Uint64
-	retired  atomic.Bool
+	requests  atomic.Uint64
+	failures  atomic.Uint64
+	discarded [DiscardReasonCount]atomic.Uint64
+	retired   atomic.Bool
 }
 
 // TargetStats is a point-in-time view of a target for status pages.
@@ -136,9 +137,13 @@ func (t *Target) Retired() bool { return t.retired.Load() }
 // InFlight is the number of requests being forwarded to the target.
 func (t *Target) InFlight() int64 { return t.inflight.Load() }
 
-// Counters returns the requests and failures seen by this target.
-func (t *Target) Counters() (requests, failures uint64) {
-	return t.requests.Load(), t.failures.Load()
+// Discarded is how many of the target's connections were closed for
+// reason instead of going back to the pool.
+func (t *Target) Discarded(reason DiscardReason) uint64 {
+	if reason >= DiscardReasonCount {
+		return 0
+	}
+	return t.discarded[reason].Load()
 }
 
 func (t *Target) stats(now time.Time) TargetStats {

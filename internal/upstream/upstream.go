@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/skjold-dev/skjold/internal/breaker"
+	"github.com/skjold-dev/skjold/internal/config"
 )
 
 // Balance policies.
@@ -42,13 +43,6 @@ type Settings struct {
 	RetryBudgetMin     int
 }
 
-// Member is a target's place in an upstream.
-type Member struct {
-	Addr   string
-	Weight int
-	Backup bool
-}
-
 type member struct {
 	t      *Target
 	weight int
@@ -73,6 +67,9 @@ type Upstream struct {
 	// Breaker is nil when disabled.
 	Breaker *breaker.Breaker
 	Budget  *RetryBudget
+
+	// staged is what Registry.Commit still has to apply; nil once it did.
+	staged *staged
 }
 
 // Latest returns the newest snapshot of this upstream: u itself unless a
@@ -217,10 +214,18 @@ func (u *Upstream) Release(t *Target, s Slot) {
 }
 
 // Conn returns a pooled connection to t, or dials a new one bounded by
-// connectTimeout (the upstream's when zero) and ctx.
+// connectTimeout (the upstream's when zero) and ctx. A pooled connection is
+// checked first (one non-blocking peek): one the target closed, or sent
+// anything on, while it idled is closed and counted, never used. Stray
+// bytes would be read as this request's response, though they belong to an
+// earlier one, perhaps another client's; checking here rather than when the
+// connection was pooled also catches what arrived while it idled.
 func (u *Upstream) Conn(ctx context.Context, t *Target, connectTimeout time.Duration, now time.Time) (*Conn, error) {
-	if c := t.pool.get(now, u.set.IdleTimeout); c != nil {
-		return c, nil
+	for c := t.pool.get(now, u.set.IdleTimeout); c != nil; c = t.pool.get(now, u.set.IdleTimeout) {
+		if c.clean() {
+			return c, nil
+		}
+		c.close()
 	}
 	if connectTimeout <= 0 {
 		connectTimeout = u.set.ConnectTimeout
@@ -242,12 +247,15 @@ func (u *Upstream) Dial(ctx context.Context, t *Target, connectTimeout time.Dura
 }
 
 // Done hands a connection back: reusable ones go to the idle pool, others
-// are closed.
+// are closed. reusable is the caller's word that the response was read to
+// its end; Done also makes sure nothing past it is buffered (a body on a
+// HEAD answer or a 204/304, bytes past Content-Length), and Conn checks
+// the socket itself before the connection is used again.
 func (u *Upstream) Done(c *Conn, reusable bool, now time.Time) {
 	c.requests++
 	t := c.target
 	if !reusable || c.interrupted.Load() || c.io != nil && c.io.Holding() || t.retired.Load() || u.set.MaxIdle <= 0 ||
-		u.set.MaxRequestsPerConn > 0 && c.requests >= u.set.MaxRequestsPerConn {
+		u.set.MaxRequestsPerConn > 0 && c.requests >= u.set.MaxRequestsPerConn || !c.nothingBuffered() {
 		c.close()
 		return
 	}
@@ -298,6 +306,11 @@ func (u *Upstream) NextUp(now time.Time) time.Time {
 // Registry keeps the state that must survive reloads: targets (with their
 // pools and health), breakers and retry budgets, keyed by upstream name and
 // target address.
+//
+// A reload is two steps so that a refused one changes nothing: Build
+// prepares an upstream snapshot beside the running one without touching
+// any live state, and Commit installs a whole set of prepared snapshots at
+// once.
 type Registry struct {
 	mu  sync.Mutex
 	ups map[string]*shared
@@ -310,59 +323,89 @@ type shared struct {
 	current *Upstream // the snapshot in force, linked to its successor
 }
 
+// staged is what Commit applies for one prepared upstream: the settings
+// Build could not write into shared objects without changing the running
+// gateway.
+type staged struct {
+	// breakerSettings go to Breaker (a breaker the running snapshot shares)
+	// when updateBreaker is set.
+	updateBreaker   bool
+	breakerSettings breaker.Settings
+	// bulkheads replace the bulkheads of targets the running snapshot
+	// shares.
+	bulkheads map[*Target]*bulkhead
+}
+
 // NewRegistry returns an empty registry.
 func NewRegistry() *Registry { return &Registry{ups: map[string]*shared{}} }
 
-// Build makes an upstream snapshot from settings and members, reusing every
-// piece of state the registry already has for this name and these addresses.
-func (r *Registry) Build(name string, s Settings, members []Member) *Upstream {
+// Build prepares an upstream snapshot from settings and targets, reusing
+// every piece of state the registry already has for this name and these
+// addresses. It changes nothing that runs: new breaker settings, bulkheads
+// and budgets, and new targets, take effect only when Commit installs the
+// snapshot. targets must be valid (config.CheckTargets); a weight of 0
+// counts as 1.
+func (r *Registry) Build(name string, s Settings, targets []config.Target) *Upstream {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	sh := r.ups[name]
-	if sh == nil {
-		sh = &shared{targets: map[string]*Target{}, budget: newRetryBudget()}
-		r.ups[name] = sh
-	}
-	if s.BreakerDisabled {
-		sh.breaker = nil
-	} else if sh.breaker == nil {
-		sh.breaker = breaker.New(s.Breaker)
-	} else {
-		sh.breaker.Update(s.Breaker)
-	}
-	sh.budget.configure(s.RetryBudgetRatio, s.RetryBudgetMin)
 	u := &Upstream{
-		Name:    name,
-		set:     s,
-		Breaker: sh.breaker,
-		Budget:  sh.budget,
-		dialer:  net.Dialer{KeepAlive: 30 * time.Second},
+		Name:   name,
+		set:    s,
+		dialer: net.Dialer{KeepAlive: 30 * time.Second},
+		staged: &staged{bulkheads: map[*Target]*bulkhead{}},
 	}
+	u.Breaker, u.Budget = r.stageShared(sh, s, u.staged)
 	add := func(backup bool) {
-		for _, m := range members {
+		for _, m := range targets {
 			if m.Backup != backup {
 				continue
 			}
-			t := sh.targets[m.Addr]
-			if t == nil {
-				t = newTarget(m.Addr)
-				sh.targets[m.Addr] = t
-			}
-			t.retired.Store(false)
-			if b := t.bulk.Load(); !b.sameAs(s.MaxConcurrent, s.MaxQueue, s.QueueTimeout) {
-				t.bulk.Store(newBulkhead(s.MaxConcurrent, s.MaxQueue, s.QueueTimeout))
-			}
-			w := m.Weight
-			if w <= 0 {
-				w = 1
-			}
-			u.members = append(u.members, member{t: t, weight: w, backup: backup})
+			t := r.stageTarget(sh, m.Address, s, u.staged)
+			u.members = append(u.members, member{t: t, weight: max(m.Weight, 1), backup: backup})
 		}
 	}
 	add(false)
 	u.nPrimary = len(u.members)
 	add(true)
 	return u
+}
+
+// stageShared returns the breaker and budget for a prepared snapshot: the
+// running ones (their new settings staged) or new ones.
+func (r *Registry) stageShared(sh *shared, s Settings, st *staged) (*breaker.Breaker, *RetryBudget) {
+	var b *breaker.Breaker
+	switch {
+	case s.BreakerDisabled:
+	case sh != nil && sh.breaker != nil:
+		b = sh.breaker
+		st.updateBreaker, st.breakerSettings = true, s.Breaker
+	default:
+		b = breaker.New(s.Breaker)
+	}
+	// The budget's settings are applied by Commit (install).
+	if sh != nil {
+		return b, sh.budget
+	}
+	return b, newRetryBudget()
+}
+
+// stageTarget returns the target for addr: the running one (a different
+// bulkhead staged) or a new one, not yet registered.
+func (r *Registry) stageTarget(sh *shared, addr string, s Settings, st *staged) *Target {
+	var t *Target
+	if sh != nil {
+		t = sh.targets[addr]
+	}
+	if t == nil {
+		t = newTarget(addr)
+		t.bulk.Store(newBulkhead(s.MaxConcurrent, s.MaxQueue, s.QueueTimeout))
+		return t
+	}
+	if b := t.bulk.Load(); !b.sameAs(s.MaxConcurrent, s.MaxQueue, s.QueueTimeout) {
+		st.bulkheads[t] = newBulkhead(s.MaxConcurrent, s.MaxQueue, s.QueueTimeout)
+	}
+	return t
 }
 
 // Target returns the target for an upstream name and address, or nil.
@@ -375,31 +418,23 @@ func (r *Registry) Target(upstreamName, addr string) *Target {
 	return nil
 }
 
-// Retain forgets the state of every upstream and target that live does not
-// contain, closing their idle connections; connections in use are closed
-// when their request ends.
-func (r *Registry) Retain(live []*Upstream) {
+// Commit installs live, a complete set of snapshots made by Build, as the
+// upstreams in force: their staged settings are applied, their targets
+// registered, each replaced snapshot is linked to its successor, and every
+// upstream and target live does not contain is forgotten, its idle
+// connections closed (connections in use close when their request ends).
+// Commit(nil) forgets everything, at shutdown.
+func (r *Registry) Commit(live []*Upstream) {
 	keep := map[string]map[*Target]bool{}
+	r.mu.Lock()
 	for _, u := range live {
-		m := keep[u.Name]
-		if m == nil {
-			m = map[*Target]bool{}
-			keep[u.Name] = m
-		}
+		sh := r.install(u)
+		m := map[*Target]bool{}
 		for i := range u.members {
 			m[u.members[i].t] = true
+			sh.targets[u.members[i].t.Addr] = u.members[i].t
 		}
-	}
-	r.mu.Lock()
-	// Link each replaced snapshot to its successor before retiring targets,
-	// so a request still holding the old one finds the new one (Latest).
-	for _, u := range live {
-		if sh := r.ups[u.Name]; sh != nil {
-			if sh.current != nil && sh.current != u {
-				sh.current.next.Store(u)
-			}
-			sh.current = u
-		}
+		keep[u.Name] = m
 	}
 	var dead []*Target
 	for name, sh := range r.ups {
@@ -418,6 +453,36 @@ func (r *Registry) Retain(live []*Upstream) {
 		t.retired.Store(true)
 		t.pool.closeOlder(time.Time{}, 0)
 	}
+}
+
+// install applies u's staged settings and makes it its name's snapshot in
+// force, linking the one it replaces to it so that a request still holding
+// the old one finds the new one (Latest). Callers hold r.mu.
+func (r *Registry) install(u *Upstream) *shared {
+	sh := r.ups[u.Name]
+	if sh == nil {
+		sh = &shared{targets: map[string]*Target{}}
+		r.ups[u.Name] = sh
+	}
+	if st := u.staged; st != nil {
+		if st.updateBreaker {
+			u.Breaker.Update(st.breakerSettings)
+		}
+		for t, b := range st.bulkheads {
+			t.bulk.Store(b)
+		}
+		u.staged = nil
+	}
+	sh.breaker, sh.budget = u.Breaker, u.Budget
+	u.Budget.configure(u.set.RetryBudgetRatio, u.set.RetryBudgetMin)
+	for i := range u.members {
+		u.members[i].t.retired.Store(false)
+	}
+	if sh.current != nil && sh.current != u {
+		sh.current.next.Store(u)
+	}
+	sh.current = u
+	return sh
 }
 
 // CloseIdle closes pooled connections idle longer than each upstream's idle

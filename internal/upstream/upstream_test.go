@@ -3,16 +3,22 @@ package upstream
 import (
 	"testing"
 	"time"
+
+	"github.com/skjold-dev/skjold/internal/breaker"
+	"github.com/skjold-dev/skjold/internal/config"
 )
 
-func build(t *testing.T, s Settings, members ...Member) *Upstream {
+func build(t *testing.T, s Settings, targets ...config.Target) *Upstream {
 	t.Helper()
 	s.BreakerDisabled = true
-	return NewRegistry().Build("app", s, members)
+	r := NewRegistry()
+	u := r.Build("app", s, targets)
+	r.Commit([]*Upstream{u})
+	return u
 }
 
 func TestRoundRobinFollowsWeightsSmoothly(t *testing.T) {
-	u := build(t, Settings{Balance: RoundRobin}, Member{Addr: "a:1", Weight: 5}, Member{Addr: "b:1", Weight: 1}, Member{Addr: "c:1", Weight: 1})
+	u := build(t, Settings{Balance: RoundRobin}, config.Target{Address: "a:1", Weight: 5}, config.Target{Address: "b:1", Weight: 1}, config.Target{Address: "c:1", Weight: 1})
 	now := time.Now()
 	counts := map[string]int{}
 	var seq string
@@ -34,7 +40,7 @@ func TestRoundRobinFollowsWeightsSmoothly(t *testing.T) {
 }
 
 func TestLeastRequestPrefersTheLessLoaded(t *testing.T) {
-	u := build(t, Settings{Balance: LeastRequest}, Member{Addr: "busy:1"}, Member{Addr: "idle:1"})
+	u := build(t, Settings{Balance: LeastRequest}, config.Target{Address: "busy:1"}, config.Target{Address: "idle:1"})
 	busy := u.Targets()[0]
 	for i := 0; i < 10; i++ {
 		if _, err := u.Acquire(busy, nil); err != nil {
@@ -52,7 +58,7 @@ func TestLeastRequestPrefersTheLessLoaded(t *testing.T) {
 
 func TestBackupsServeOnlyWhenNoPrimaryCan(t *testing.T) {
 	u := build(t, Settings{Balance: RoundRobin, MaxFails: 1, FailTimeout: time.Minute},
-		Member{Addr: "p:1"}, Member{Addr: "b:1", Backup: true})
+		config.Target{Address: "p:1"}, config.Target{Address: "b:1", Backup: true})
 	now := time.Now()
 	if tg, _, _ := u.Pick(0, now); tg.Addr != "p:1" {
 		t.Fatalf("picked %s with the primary healthy", tg.Addr)
@@ -71,7 +77,7 @@ func TestBackupsServeOnlyWhenNoPrimaryCan(t *testing.T) {
 }
 
 func TestPickSkipsTriedAndActivelyDownTargets(t *testing.T) {
-	u := build(t, Settings{Balance: RoundRobin}, Member{Addr: "a:1"}, Member{Addr: "b:1"}, Member{Addr: "c:1"})
+	u := build(t, Settings{Balance: RoundRobin}, config.Target{Address: "a:1"}, config.Target{Address: "b:1"}, config.Target{Address: "c:1"})
 	now := time.Now()
 	u.Targets()[2].SetActive(false)
 	var tried Tried
@@ -156,7 +162,7 @@ func TestRetryBudgetCapsRetries(t *testing.T) {
 }
 
 func TestBulkheadQueuesThenRefuses(t *testing.T) {
-	u := build(t, Settings{MaxConcurrent: 1, MaxQueue: 1, QueueTimeout: 50 * time.Millisecond}, Member{Addr: "a:1"})
+	u := build(t, Settings{MaxConcurrent: 1, MaxQueue: 1, QueueTimeout: 50 * time.Millisecond}, config.Target{Address: "a:1"})
 	tg := u.Targets()[0]
 	slot, err := u.Acquire(tg, nil)
 	if err != nil {
@@ -186,11 +192,11 @@ func TestBulkheadQueuesThenRefuses(t *testing.T) {
 func TestRegistryKeepsStateAndLinksSnapshots(t *testing.T) {
 	r := NewRegistry()
 	s := Settings{BreakerDisabled: true, MaxFails: 1, FailTimeout: time.Minute}
-	old := r.Build("app", s, []Member{{Addr: "a:1"}, {Addr: "b:1"}})
-	r.Retain([]*Upstream{old})
+	old := r.Build("app", s, []config.Target{{Address: "a:1"}, {Address: "b:1"}})
+	r.Commit([]*Upstream{old})
 	old.ReportFailure(old.Targets()[0], time.Now())
-	next := r.Build("app", s, []Member{{Addr: "a:1"}, {Addr: "c:1"}})
-	r.Retain([]*Upstream{next})
+	next := r.Build("app", s, []config.Target{{Address: "a:1"}, {Address: "c:1"}})
+	r.Commit([]*Upstream{next})
 	if next.Targets()[0] != old.Targets()[0] {
 		t.Fatal("target a:1 was not kept")
 	}
@@ -202,5 +208,54 @@ func TestRegistryKeepsStateAndLinksSnapshots(t *testing.T) {
 	}
 	if old.Latest() != next {
 		t.Error("the old snapshot does not lead to the new one")
+	}
+}
+
+// Build prepares a snapshot without changing the running one: until Commit,
+// the running snapshot keeps its bulkhead, its breaker settings and its
+// rolling window, and a new target is not registered. Commit applies all of
+// it.
+func TestBuildChangesNothingUntilCommit(t *testing.T) {
+	r := NewRegistry()
+	oldSet := Settings{MaxConcurrent: 1, Breaker: breaker.Settings{ConsecutiveFailures: 3, Window: 10 * time.Second, OpenFor: time.Minute}}
+	running := r.Build("app", oldSet, []config.Target{{Address: "a:1"}})
+	r.Commit([]*Upstream{running})
+	for range 2 {
+		tok, err := running.Breaker.Allow()
+		if err != nil {
+			t.Fatal(err)
+		}
+		running.Breaker.Done(tok, breaker.Failure, time.Millisecond)
+	}
+
+	newSet := Settings{MaxConcurrent: 5, Breaker: breaker.Settings{ConsecutiveFailures: 50, Window: 20 * time.Second, OpenFor: time.Minute}}
+	next := r.Build("app", newSet, []config.Target{{Address: "a:1"}, {Address: "b:1"}})
+	r.Build("other", newSet, []config.Target{{Address: "c:1"}})
+
+	a := running.Targets()[0]
+	if got := cap(a.bulk.Load().slots); got != 1 {
+		t.Errorf("bulkhead of the running target before Commit: %d slots, want 1", got)
+	}
+	if snap := running.Breaker.Snapshot(); snap.WindowCalls != 2 {
+		t.Errorf("breaker window before Commit: %d calls, want 2", snap.WindowCalls)
+	}
+	if r.Target("app", "b:1") != nil || r.Target("other", "c:1") != nil {
+		t.Error("targets of a snapshot not committed are registered")
+	}
+	tok, _ := running.Breaker.Allow()
+	running.Breaker.Done(tok, breaker.Failure, time.Millisecond)
+	if st := running.Breaker.Snapshot().State; st != breaker.Open {
+		t.Errorf("third failure with a threshold of 3 before Commit: breaker %s, want open", st)
+	}
+
+	r.Commit([]*Upstream{next})
+	if got := cap(a.bulk.Load().slots); got != 5 {
+		t.Errorf("bulkhead after Commit: %d slots, want 5", got)
+	}
+	if r.Target("app", "b:1") == nil {
+		t.Error("new target not registered after Commit")
+	}
+	if running.Latest() != next {
+		t.Error("the running snapshot does not lead to the committed one")
 	}
 }

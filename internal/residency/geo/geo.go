@@ -299,12 +299,6 @@ func (t *Table) Place(s string) (name string, countries []string, ok bool) {
 	return s, nil, false
 }
 
-// PlaceNames lists what a rule entry may be: the areas, then the country
-// codes, for suggestions.
-func (t *Table) PlaceNames() []string {
-	return append(t.AreaNames(), slices.Sorted(maps.Keys(t.countries))...)
-}
-
 // in reports whether country is in any of places.
 func (t *Table) in(country string, places []string) bool {
 	for _, p := range places {
