@@ -267,6 +267,10 @@ func (g *Gateway) serveLoop(c *clientConn) error {
 // whether the connection may carry another.
 func (g *Gateway) serveRequest(c *clientConn, v *listenerView) (keepAlive bool) {
 	ex := &c.bufs.w.ex
+	ex.HSTS = ""
+	if v.tls != nil && c.tls {
+		ex.HSTS = v.tls.hsts
+	}
 	path, ok := g.readRequest(c, &v.settings)
 	if !ok {
 		return ex.KeepAlive

@@ -36,6 +36,8 @@ type tlsFixture struct {
 func echoProtoBackend(t *testing.T) *httptest.Server {
 	t.Helper()
 	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// A backend policy of its own is replaced by the listener's.
+		w.Header().Set("Strict-Transport-Security", "max-age=60")
 		fmt.Fprintf(w, "proto=%s path=%s", r.Header.Get("X-Forwarded-Proto"), r.URL.Path)
 	}))
 	t.Cleanup(be.Close)
@@ -99,9 +101,16 @@ func (f *tlsFixture) url(path string) string { return "https://" + f.addr + path
 
 func TestTLSListenerServesHTTPSAndTellsTheBackend(t *testing.T) {
 	f := startTLSGateway(t, "")
-	code, body, _ := get(t, f.client(nil), f.url("/orders"))
+	code, body, h := get(t, f.client(nil), f.url("/orders"))
 	if code != 200 || body != "proto=https path=/orders" {
 		t.Fatalf("GET over TLS: %d %q", code, body)
+	}
+	if got := h.Values("Strict-Transport-Security"); len(got) != 1 || got[0] != "max-age=31536000" {
+		t.Errorf("Strict-Transport-Security = %q, want one max-age=31536000 (hsts: 365d)", got)
+	}
+	// Answers the gateway makes itself carry it too.
+	if _, _, h := get(t, f.client(nil), f.url("/a/../../x")); h.Get("Strict-Transport-Security") != "max-age=31536000" {
+		t.Errorf("a 400 answer lacks Strict-Transport-Security: %v", h)
 	}
 	// Status and metrics list the certificate with its expiry.
 	st := f.Status()
