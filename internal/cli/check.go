@@ -30,6 +30,9 @@ func newCheck(s streams) *cobra.Command {
 			if err != nil {
 				return withCode(1, err)
 			}
+			for _, w := range c.Warnings {
+				fmt.Fprintf(s.err, "warning: %s\n", w)
+			}
 			fmt.Fprintf(s.out, "%s: ok (%s, %s, %s, version %s)\n", path,
 				count(len(c.Listeners), "listener"), count(len(c.Upstreams), "upstream"),
 				count(len(c.Routes), "route"), c.Version)

@@ -41,6 +41,9 @@ type Config struct {
 	Source string `yaml:"-"`
 	// Version is a short hash of the config's bytes, shown in /status.
 	Version string `yaml:"-"`
+	// Warnings are things the config allows but that are probably wrong
+	// (a target certificate not verified, say); `skjold check` prints them.
+	Warnings []Problem `yaml:"-"`
 }
 
 // Listener is one client-facing socket.
@@ -63,6 +66,17 @@ type Listener struct {
 	MaxHeaderBytes ByteSize `yaml:"max_header_bytes,omitempty"`
 	// MaxURIBytes limits the request target; longer ones get 414. Default 8KiB.
 	MaxURIBytes ByteSize `yaml:"max_uri_bytes,omitempty"`
+	// TLS, when set, makes the listener serve HTTPS (docs/tls.md).
+	// Default: plain HTTP.
+	TLS *ListenerTLS `yaml:"tls,omitempty"`
+	// RedirectHTTPFrom is a host:port where a plain HTTP listener answers
+	// every request with 308 to the same URL on https://, keeping the
+	// host and the path. Needs TLS. Default: none.
+	RedirectHTTPFrom string `yaml:"redirect_http_from,omitempty"`
+	// HSTS, when set, adds Strict-Transport-Security with this max-age to
+	// every response on this listener ("365d", "8760h"). Needs TLS.
+	// Default: not sent.
+	HSTS Duration `yaml:"hsts,omitempty"`
 }
 
 // Admin configures the admin API listener.
@@ -128,6 +142,9 @@ type Upstream struct {
 	Breaker Breaker `yaml:"breaker,omitempty"`
 	// RetryBudget caps retries so they cannot amplify an outage.
 	RetryBudget RetryBudget `yaml:"retry_budget,omitempty"`
+	// TLS, when set, makes the gateway speak HTTPS to the targets,
+	// verifying their certificates. Default: plain HTTP.
+	TLS *UpstreamTLS `yaml:"tls,omitempty"`
 }
 
 // Target is one backend server. The same type carries targets from the

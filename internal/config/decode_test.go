@@ -14,8 +14,8 @@ func TestUnknownKeysAreProblems(t *testing.T) {
 			"upstreams.fx.healthcheck", `did you mean "health_check"?`},
 		{"key of a nested section", doc("routes:\n  - upstream: fx\n    path_prefix: /api #<\n"),
 			"routes[0].path_prefix", `it belongs under "match" (match.path_prefix)`},
-		{"nothing close lists the keys", doc("listeners:\n  public:\n    address: 127.0.0.1:8080\n    tls: true #<\n"),
-			"listeners.public.tls", "expected one of address, read_header_timeout, send_timeout, idle_timeout, max_header_bytes, max_uri_bytes"},
+		{"nothing close lists the keys", doc("listeners:\n  public:\n    address: 127.0.0.1:8080\n    gzip: true #<\n"),
+			"listeners.public.gzip", "expected one of address, read_header_timeout, send_timeout, idle_timeout, max_header_bytes, max_uri_bytes, tls, redirect_http_from, hsts"},
 		{"top level", "listeners:\n  public:\n    address: 127.0.0.1:8080\nroute: [] #<\n",
 			"route", `did you mean "routes"?`},
 	})

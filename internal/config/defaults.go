@@ -104,6 +104,7 @@ func applyDefaults(c *Config, r *report) {
 	databasesDefaults(f, &c.Databases)
 	servicesDefaults(f, c)
 	residencyDefaults(c)
+	tlsDefaults(c)
 }
 
 func upstreamDefaults(f filler, p string, u *Upstream) {

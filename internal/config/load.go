@@ -31,7 +31,9 @@ func Parse(name string, data []byte) (*Config, error) {
 	if !ok {
 		return nil, r.err()
 	}
-	var c Config
+	// Source first: relative file names in the config are resolved
+	// against its directory while defaults are applied.
+	c := Config{Source: name}
 	r.record("", "", position{root.Line, root.Column}, false)
 	newDecoder(r).decode(root, reflect.ValueOf(&c).Elem(), "")
 	applyDefaults(&c, r)

@@ -53,6 +53,12 @@ func (v validator) listeners() {
 		if msg := checkHostPort(l.Address, 0); msg != "" {
 			v.problemf(p+".address", "%s", msg)
 		}
+		if l.RedirectHTTPFrom != "" {
+			if msg := checkHostPort(l.RedirectHTTPFrom, 0); msg != "" {
+				v.problemf(p+".redirect_http_from", "%s", msg)
+			}
+		}
+		v.listenerTLS(p, l)
 	}
 }
 
@@ -142,6 +148,9 @@ func (v validator) addressConflicts() {
 	}
 	for _, name := range sortedKeys(v.c.Listeners) {
 		add(keyPath("listeners", name)+".address", v.c.Listeners[name].Address)
+		if r := v.c.Listeners[name].RedirectHTTPFrom; r != "" {
+			add(keyPath("listeners", name)+".redirect_http_from", r)
+		}
 	}
 	if !strings.HasPrefix(v.c.Admin.Listen, "unix:") {
 		add("admin.listen", v.c.Admin.Listen)
@@ -221,6 +230,7 @@ func ValidHostName(h string) bool {
 
 func (v validator) upstream(p, name string, u *Upstream) {
 	v.name(p, "upstream", name)
+	v.upstreamTLS(p, u)
 	ts := make([]Target, len(u.Targets))
 	for i, t := range u.Targets {
 		ts[i] = *t

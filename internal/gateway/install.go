@@ -140,6 +140,7 @@ func (g *Gateway) bindListeners(cfg *config.Config) (names map[*listener]string,
 				return nil, nil, fmt.Errorf("listener %s: %w", name, err)
 			}
 			l = &listener{addr: addr, ln: ln, done: make(chan struct{})}
+			l.tlsBase = g.baseTLS(l)
 			opened = append(opened, l)
 		}
 		names[l] = name

@@ -23,6 +23,11 @@ type metrics struct {
 	fast     *prometheus.CounterVec
 	inflight prometheus.Gauge
 	reloads  *prometheus.CounterVec
+	// handshakes counts TLS handshakes by listener and result (ok,
+	// timeout, error); certReloadErrors counts certificate files that
+	// changed on disk but could not be served.
+	handshakes       *prometheus.CounterVec
+	certReloadErrors *prometheus.CounterVec
 
 	mu     sync.Mutex
 	routes map[[2]string]*routeMetrics
@@ -71,11 +76,19 @@ func newMetrics(reg prometheus.Registerer, g *Gateway) *metrics {
 			Name: "skjold_config_reloads_total",
 			Help: "Config reloads, by result (applied or rejected).",
 		}, []string{"result"}),
+		handshakes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "skjold_tls_handshakes_total",
+			Help: "TLS handshakes on client connections, by listener and result (ok, timeout, error).",
+		}, []string{"listener", "result"}),
+		certReloadErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "skjold_tls_certificate_reload_errors_total",
+			Help: "Certificate files that changed on disk but could not be served (the previous certificate stays), by listener.",
+		}, []string{"listener"}),
 		routes: map[[2]string]*routeMetrics{},
 	}
 	m.reloads.WithLabelValues("applied")
 	m.reloads.WithLabelValues("rejected")
-	reg.MustRegister(m.requests, m.duration, m.retries, m.fast, m.inflight, m.reloads, &stateCollector{g: g})
+	reg.MustRegister(m.requests, m.duration, m.retries, m.fast, m.inflight, m.reloads, m.handshakes, m.certReloadErrors, &stateCollector{g: g})
 	m.none = m.forRoute("", "")
 	return m
 }
@@ -164,6 +177,7 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- targetInflightDesc
 	ch <- discardedDesc
 	ch <- breakerStateDesc
+	ch <- certExpiryDesc
 }
 
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
@@ -195,6 +209,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(breakerStateDesc, prometheus.GaugeValue, breakerValue(r.Breaker.Snapshot().State), "route", r.Name)
 		}
 	}
+	s.collectCertificates(ch, now)
 }
 
 func breakerValue(s breaker.State) float64 {

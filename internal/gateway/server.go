@@ -3,6 +3,7 @@ package gateway
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
@@ -25,6 +26,9 @@ type listener struct {
 	addr string
 	ln   net.Listener
 	done chan struct{} // closed when the accept loop has ended
+	// tlsBase is the listener's stable TLS config (see baseTLS); used
+	// when the snapshot in force gives the listener a tls section.
+	tlsBase *tls.Config
 }
 
 // listenerSettings are a listener's limits, resolved from the config.
@@ -141,6 +145,7 @@ func (g *Gateway) janitor(ctx context.Context, done chan struct{}) {
 	defer close(done)
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
+	lastRefresh := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -148,6 +153,10 @@ func (g *Gateway) janitor(ctx context.Context, done chan struct{}) {
 		case now := <-t.C:
 			if s := g.snap.Load(); s != nil {
 				g.registry.CloseIdle(s.upstreamList(), now)
+			}
+			if now.Sub(lastRefresh) >= certRefreshEvery {
+				g.refreshCertificates(now)
+				lastRefresh = now
 			}
 		}
 	}
@@ -187,7 +196,21 @@ func (g *Gateway) accept(l *listener) {
 func (g *Gateway) serveConn(c *clientConn) {
 	b := &c.bufs
 	b.remoteIP = remoteIP(c.nc)
-	b.cr.Conn = c.nc
+	b.proto = "http"
+	if v := g.snap.Load().view(c.l); v.tls != nil {
+		tc := g.handshake(c, v.name, v.settings.readHeader)
+		if tc == nil {
+			g.closeConn(c)
+			return
+		}
+		// From here on every read and write goes through TLS (c.nc stays
+		// the socket, for shutdown to wake and close); the connection
+		// never parks, since TLS may hold decrypted bytes the socket no
+		// longer shows.
+		b.cr.Conn, c.tls, b.proto = tc, true, "https"
+	} else {
+		b.cr.Conn = c.nc
+	}
 	b.take()
 	// The clock is read when a request starts and when it ends (in
 	// Forward); the end is where the next idle wait counts from.
@@ -212,6 +235,9 @@ func (g *Gateway) serveRequests(c *clientConn) {
 // closeConn ends a connection that no goroutine serves any more.
 func (g *Gateway) closeConn(c *clientConn) {
 	c.bufs.release()
+	if c.tls {
+		c.bufs.cr.Conn.Close() // sends close_notify, then closes the socket
+	}
 	c.nc.Close()
 	g.conns.remove(c)
 }
@@ -241,6 +267,10 @@ func (g *Gateway) serveLoop(c *clientConn) error {
 // whether the connection may carry another.
 func (g *Gateway) serveRequest(c *clientConn, v *listenerView) (keepAlive bool) {
 	ex := &c.bufs.w.ex
+	ex.HSTS = ""
+	if v.tls != nil && c.tls {
+		ex.HSTS = v.tls.hsts
+	}
 	path, ok := g.readRequest(c, &v.settings)
 	if !ok {
 		return ex.KeepAlive
@@ -319,6 +349,7 @@ func (g *Gateway) forward(c *clientConn, rs *routeState, ls *listenerSettings) {
 // it back to a pool while it idles.
 type connBufs struct {
 	remoteIP string
+	proto    string             // "http" or "https"
 	cr       proxy.ClientReader // the connection, and the reader under w.br: deadlines, the read-ahead byte
 	w        *connWork          // nil while idle
 	br       *bufio.Reader
@@ -344,7 +375,7 @@ func (b *connBufs) take() {
 	w.br.Reset(&b.cr)
 	w.bw.Reset(b.cr.Writer())
 	w.ex.Client, w.ex.CR, w.ex.BR, w.ex.BW = b.cr.Conn, &b.cr, w.br, w.bw
-	w.ex.RemoteIP, w.ex.Proto = b.remoteIP, "http"
+	w.ex.RemoteIP, w.ex.Proto = b.remoteIP, b.proto
 	b.w, b.br = w, w.br
 }
 
@@ -418,7 +449,7 @@ func (g *Gateway) wait(c *clientConn, idle time.Duration) error {
 			return err
 		}
 		b.release()
-		if g.idle.parker.Load().park(c, deadline) {
+		if !c.tls && g.idle.parker.Load().park(c, deadline) {
 			return errParked
 		}
 	}
@@ -535,6 +566,7 @@ type clientConn struct {
 	// crowd, and is not counted in it.
 	busy   bool
 	served bool     // a request has ended on this connection
+	tls    bool     // the client speaks TLS over nc (it never parks)
 	park   parkSlot // the parker's bookkeeping while parked
 }
 

@@ -38,6 +38,9 @@ type listenerView struct {
 	name     string
 	settings listenerSettings
 	table    *route.Table[*routeState]
+	// tls is the listener's certificates and handshake settings; nil for
+	// plain HTTP.
+	tls *listenerTLS
 }
 
 // routeState is a route with its metric handles.
@@ -83,7 +86,15 @@ func (g *Gateway) build(cfg *config.Config, names map[*listener]string, override
 		if err != nil {
 			return nil, nil, err
 		}
-		s.listeners[l] = &listenerView{name: name, settings: settingsFor(cfg, name), table: t}
+		v := &listenerView{name: name, settings: settingsFor(cfg, name), table: t}
+		if lc := cfg.Listeners[name]; lc != nil && lc.TLS != nil {
+			// Every certificate is read again: a reload picks up renewed
+			// files, and one that no longer loads rejects the reload.
+			if v.tls, err = newListenerTLS(lc, s.loaded); err != nil {
+				return nil, nil, fmt.Errorf("listener %s: %w", name, err)
+			}
+		}
+		s.listeners[l] = v
 	}
 	t, err := route.New(routeEntries(cfg, s, ""))
 	if err != nil {

@@ -21,6 +21,8 @@ type Status struct {
 	Listeners     []ListenerStatus `json:"listeners"`
 	Routes        []RouteStatus    `json:"routes"`
 	Upstreams     []UpstreamStatus `json:"upstreams"`
+	// Certificates served by TLS listeners, with their expiry.
+	Certificates []CertificateStatus `json:"certificates,omitempty"`
 }
 
 // ListenerStatus is one bound listener.
@@ -104,6 +106,7 @@ func (g *Gateway) Status() Status {
 		Reloads:       g.version - 1,
 		Ready:         g.Ready(),
 		Connections:   g.conns.count(),
+		Certificates:  s.certificateStatus(now),
 	}
 	for _, l := range g.listeners {
 		if v := s.listeners[l]; v != nil {

@@ -50,10 +50,12 @@ func (p *Proxy) Answer(ex *Exchange, a ErrorAnswer) error {
 	}
 	w.WriteString("\r\nX-Request-ID: ")
 	w.Write(ex.RequestID)
+	w.WriteString("\r\n")
+	writeHSTS(ex)
 	if !ex.KeepAlive {
-		w.WriteString("\r\nConnection: close")
+		w.WriteString("Connection: close\r\n")
 	}
-	w.WriteString("\r\n\r\n")
+	w.WriteString("\r\n")
 	if string(ex.Req.Method) != "HEAD" {
 		w.Write(body)
 	}

@@ -42,6 +42,19 @@ type ClientConn struct {
 	CR     *ClientReader // what BR reads Client through
 	BR     *bufio.Reader
 	BW     *bufio.Writer
+	// HSTS, when set, is the Strict-Transport-Security value every answer
+	// on this connection carries ("max-age=31536000"), in place of any
+	// the backend sent.
+	HSTS string
+}
+
+// writeHSTS writes the connection's Strict-Transport-Security line.
+func writeHSTS(ex *Exchange) {
+	if ex.HSTS != "" {
+		ex.BW.WriteString("Strict-Transport-Security: ")
+		ex.BW.WriteString(ex.HSTS)
+		ex.BW.WriteString("\r\n")
+	}
 }
 
 // Incoming is the request side of an exchange, set by the server before

@@ -340,11 +340,15 @@ func writeResponseHead(ex *Exchange, kind h1.BodyKind) (chunkOut bool, err error
 		if h1.IsHopByHop(f.Name) || h1.EqualFold(f.Name, "content-length") || listed(f.Name, resp.ConnTokens) {
 			continue
 		}
+		if len(ex.HSTS) > 0 && len(f.Name) == 25 && h1.EqualFold(f.Name, "strict-transport-security") {
+			continue // the listener's policy replaces the backend's
+		}
 		w.Write(f.Name)
 		w.WriteString(": ")
 		w.Write(f.Value)
 		w.WriteString("\r\n")
 	}
+	writeHSTS(ex)
 	switch kind {
 	case h1.NoBody:
 		if resp.ContentLength >= 0 && resp.Status >= 200 && resp.Status != 204 {
