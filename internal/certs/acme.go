@@ -204,6 +204,11 @@ func (a *ACME) running() bool {
 	return a.started
 }
 
+// Challenge reports whether the CA may validate with challenge c.
+func (a *ACME) Challenge(c string) bool {
+	return len(a.opts.Challenges) == 0 || slices.Contains(a.opts.Challenges, c)
+}
+
 // Manages reports whether name is one of the managed domains.
 func (a *ACME) Manages(name string) bool { return slices.Contains(a.opts.Domains, name) }
 

@@ -4,6 +4,8 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"slices"
+	"strings"
 )
 
 // intermediateSuites are the TLS 1.2 cipher suites of Mozilla's
@@ -43,6 +45,17 @@ type ServerOptions struct {
 	// NextProtos are the ALPN protocols offered, in preference order.
 	// Empty means http/1.1.
 	NextProtos []string
+	// ACME, when set, serves the certificates of the domains it manages
+	// (before the set's own for the same names) and answers tls-alpn-01
+	// challenge handshakes.
+	ACME *ACME
+}
+
+// ACMEALPN is the ALPN protocol of tls-alpn-01 challenges (RFC 8737).
+const ACMEALPN = "acme-tls/1"
+
+func isChallenge(hello *tls.ClientHelloInfo) bool {
+	return len(hello.SupportedProtos) == 1 && hello.SupportedProtos[0] == ACMEALPN
 }
 
 // ServerConfig returns the tls.Config a listener hands a handshake,
@@ -63,6 +76,22 @@ func ServerConfig(set *Set, o ServerOptions) *tls.Config {
 		CipherSuites:   intermediateSuites,
 		GetCertificate: set.GetCertificate,
 		NextProtos:     protos,
+	}
+	if a := o.ACME; a != nil {
+		c.GetCertificate = func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+			if isChallenge(hello) || a.Manages(strings.ToLower(hello.ServerName)) || set.Empty() {
+				cert, err := a.GetCertificate(hello)
+				if err == nil || isChallenge(hello) || set.Empty() {
+					return cert, err
+				}
+				// No certificate from the CA yet: the set's default is
+				// better than a failed handshake.
+			}
+			return set.GetCertificate(hello)
+		}
+		if a.Challenge(TLSALPN01) {
+			c.NextProtos = append(slices.Clone(protos), ACMEALPN)
+		}
 	}
 	if o.ClientCAs != nil {
 		c.ClientCAs = o.ClientCAs

@@ -86,6 +86,9 @@ func (s *Set) Add(c *tls.Certificate, source string, now time.Time) error {
 	return nil
 }
 
+// Empty reports whether the set holds no certificate.
+func (s *Set) Empty() bool { return s.idx.Load().def == nil }
+
 // GetCertificate is for tls.Config.GetCertificate.
 func (s *Set) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	ix := s.idx.Load()

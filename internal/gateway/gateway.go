@@ -63,6 +63,8 @@ type Gateway struct {
 	checkers      map[string]*health.Checker
 	routeBreakers map[string]*breaker.Breaker
 	overrides     map[string]Override
+	// acme holds each TLS listener's running ACME client, by listener name.
+	acme map[string]*acmeManager
 	// restored: the first Apply read the saved overrides; savedFound: a
 	// saved file existed.
 	restored, savedFound bool
@@ -97,6 +99,7 @@ func New(o Options) *Gateway {
 		checkers:      map[string]*health.Checker{},
 		routeBreakers: map[string]*breaker.Breaker{},
 		overrides:     map[string]Override{},
+		acme:          map[string]*acmeManager{},
 		stateDir:      o.StateDir,
 	}
 	g.metrics = newMetrics(reg, g)

@@ -109,6 +109,7 @@ func (g *Gateway) commit(st *staged) {
 	g.mu.Unlock()
 	g.syncHealth(st.ch.cfg, s)
 	g.snap.Store(s)
+	g.commitACME(s)
 	g.mu.Lock()
 	if g.ctx != nil {
 		for _, l := range st.opened {
@@ -126,8 +127,9 @@ func (g *Gateway) commit(st *staged) {
 // it bound are closed again.
 func (g *Gateway) bindListeners(cfg *config.Config) (names map[*listener]string, opened []*listener, err error) {
 	names = map[*listener]string{}
-	for _, name := range slices.Sorted(maps.Keys(cfg.Listeners)) {
-		addr := cfg.Listeners[name].Address
+	socks := sockets(cfg)
+	for _, name := range slices.Sorted(maps.Keys(socks)) {
+		addr := socks[name]
 		g.mu.Lock()
 		l := g.boundListener(addr)
 		g.mu.Unlock()

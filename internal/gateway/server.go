@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/skjold-dev/skjold/internal/certs"
 	"github.com/skjold-dev/skjold/internal/config"
 	"github.com/skjold-dev/skjold/internal/h1"
 	"github.com/skjold-dev/skjold/internal/proxy"
@@ -100,6 +101,7 @@ func (g *Gateway) Serve(ctx context.Context) error {
 	g.shutdown(shutdownCtx)
 	cancel()
 	<-janitorDone
+	g.stopACME()
 	// Every request has ended: the pooled upstream connections go too.
 	g.registry.Commit(nil)
 	g.mu.Lock()
@@ -203,6 +205,12 @@ func (g *Gateway) serveConn(c *clientConn) {
 			g.closeConn(c)
 			return
 		}
+		if tc.ConnectionState().NegotiatedProtocol == certs.ACMEALPN {
+			// A CA validating tls-alpn-01: the handshake was the answer.
+			c.bufs.cr.Conn, c.tls = tc, true
+			g.closeConn(c)
+			return
+		}
 		// From here on every read and write goes through TLS (c.nc stays
 		// the socket, for shutdown to wake and close); the connection
 		// never parks, since TLS may hold decrypted bytes the socket no
@@ -257,7 +265,8 @@ func (g *Gateway) serveLoop(c *clientConn) error {
 		// the request arrived, not when the connection went idle: a
 		// keepalive connection idle across a target switch must not send
 		// its next request to a target that has left.
-		if !g.serveRequest(c, g.snap.Load().view(c.l)) {
+		s := g.snap.Load()
+		if !g.serveRequest(c, s, s.view(c.l)) {
 			return nil
 		}
 	}
@@ -265,7 +274,7 @@ func (g *Gateway) serveLoop(c *clientConn) error {
 
 // serveRequest reads one request, routes it and forwards it; it reports
 // whether the connection may carry another.
-func (g *Gateway) serveRequest(c *clientConn, v *listenerView) (keepAlive bool) {
+func (g *Gateway) serveRequest(c *clientConn, s *snapshot, v *listenerView) (keepAlive bool) {
 	ex := &c.bufs.w.ex
 	ex.HSTS = ""
 	if v.tls != nil && c.tls {
@@ -273,6 +282,10 @@ func (g *Gateway) serveRequest(c *clientConn, v *listenerView) (keepAlive bool) 
 	}
 	path, ok := g.readRequest(c, &v.settings)
 	if !ok {
+		return ex.KeepAlive
+	}
+	if v.redirect != nil {
+		c.last = g.redirect(ex, s, v.redirect)
 		return ex.KeepAlive
 	}
 	m, found := v.table.Lookup(ex.Req.Host, path, ex.Req.Method)

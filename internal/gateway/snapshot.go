@@ -41,6 +41,9 @@ type listenerView struct {
 	// tls is the listener's certificates and handshake settings; nil for
 	// plain HTTP.
 	tls *listenerTLS
+	// redirect is set on a TLS listener's redirect_http_from socket,
+	// which routes nothing and answers every request itself.
+	redirect *redirectView
 }
 
 // routeState is a route with its metric handles.
@@ -86,11 +89,15 @@ func (g *Gateway) build(cfg *config.Config, names map[*listener]string, override
 		if err != nil {
 			return nil, nil, err
 		}
-		v := &listenerView{name: name, settings: settingsFor(cfg, name), table: t}
+		v := &listenerView{name: name, settings: settingsFor(cfg, name), table: t, redirect: newRedirectView(name, names)}
+		if v.redirect != nil {
+			// A redirect socket has the limits of its TLS listener.
+			v.settings = settingsFor(cfg, strings.TrimSuffix(name, redirectSuffix))
+		}
 		if lc := cfg.Listeners[name]; lc != nil && lc.TLS != nil {
 			// Every certificate is read again: a reload picks up renewed
 			// files, and one that no longer loads rejects the reload.
-			if v.tls, err = newListenerTLS(lc, s.loaded); err != nil {
+			if v.tls, err = g.newListenerTLS(name, lc, s.loaded); err != nil {
 				return nil, nil, fmt.Errorf("listener %s: %w", name, err)
 			}
 		}

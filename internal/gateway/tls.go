@@ -32,9 +32,12 @@ type listenerTLS struct {
 	conf *tls.Config
 	// hsts is the Strict-Transport-Security value, "" when not sent.
 	hsts string
+	// acme obtains and renews the listener's certificates; nil without
+	// an acme section.
+	acme *acmeManager
 }
 
-func newListenerTLS(lc *config.Listener, now time.Time) (*listenerTLS, error) {
+func (g *Gateway) newListenerTLS(name string, lc *config.Listener, now time.Time) (*listenerTLS, error) {
 	t := lc.TLS
 	pairs := make([]certs.FilePair, len(t.Certificates))
 	for i, c := range t.Certificates {
@@ -55,7 +58,14 @@ func newListenerTLS(lc *config.Listener, now time.Time) (*listenerTLS, error) {
 			return nil, fmt.Errorf("client_ca_file: %w", err)
 		}
 	}
-	lt := &listenerTLS{set: set, conf: certs.ServerConfig(set, o)}
+	var acme *acmeManager
+	if t.ACME != nil {
+		if acme, err = g.acmeFor(name, lc); err != nil {
+			return nil, err
+		}
+		o.ACME = acme.a
+	}
+	lt := &listenerTLS{set: set, conf: certs.ServerConfig(set, o), acme: acme}
 	if d := lc.HSTS.D(); d > 0 {
 		lt.hsts = "max-age=" + strconv.FormatInt(int64(d/time.Second), 10)
 	}
@@ -140,8 +150,16 @@ func (s *snapshot) certificateStatus(now time.Time) []CertificateStatus {
 		if v.tls == nil {
 			continue
 		}
-		for _, info := range v.tls.set.Infos() {
-			out = append(out, CertificateStatus{Listener: v.name, Info: info, ExpiresInSeconds: int64(info.ExpiresIn(now) / time.Second)})
+		infos := v.tls.set.Infos()
+		if v.tls.acme != nil {
+			infos = append(infos, v.tls.acme.a.Infos(now)...)
+		}
+		for _, info := range infos {
+			cs := CertificateStatus{Listener: v.name, Info: info}
+			if !info.NotAfter.IsZero() {
+				cs.ExpiresInSeconds = int64(info.ExpiresIn(now) / time.Second)
+			}
+			out = append(out, cs)
 		}
 	}
 	slices.SortStableFunc(out, func(a, b CertificateStatus) int { return strings.Compare(a.Listener, b.Listener) })
@@ -154,6 +172,9 @@ var certExpiryDesc = prometheus.NewDesc("skjold_tls_certificate_expiry_seconds",
 
 func (s *snapshot) collectCertificates(ch chan<- prometheus.Metric, now time.Time) {
 	for _, cs := range s.certificateStatus(now) {
+		if cs.NotAfter.IsZero() {
+			continue // an ACME domain with no certificate yet
+		}
 		first := ""
 		if len(cs.Names) > 0 {
 			first = cs.Names[0]
