@@ -276,6 +276,10 @@ type Route struct {
 	// client talk to the backend past routing. An empty list allows none.
 	// Default [websocket].
 	Upgrades []string `yaml:"upgrades,omitempty"`
+	// RateLimit, when set, limits how fast requests may arrive on the
+	// route, per client address, header value or for the whole route
+	// (429 past it). Default: no limit.
+	RateLimit *RateLimit `yaml:"rate_limit,omitempty"`
 	// Line is where the route starts in its file, for messages; set by
 	// Parse.
 	Line int `yaml:"-"`

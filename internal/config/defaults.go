@@ -191,6 +191,7 @@ func routeDefaults(f filler, c *Config) {
 			breakerDefaults(f, p+".breaker", rt.Breaker)
 		}
 		ptr(&rt.MaxBodyBytes, ByteSize(DefaultMaxBodyBytes))
+		rateLimitDefaults(f, p+".rate_limit", rt.RateLimit)
 		// An explicit empty list is meaningful here: no upgrades at all.
 		if rt.Upgrades == nil && !f.r.isGiven(p+".upgrades") {
 			rt.Upgrades = []string{UpgradeWebSocket}
