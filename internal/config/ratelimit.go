@@ -53,9 +53,10 @@ const (
 // Rate is a number of requests per period, written "100/s", "600/m",
 // "5000/h" or "1/10s" ("r/s" as nginx writes it is read too).
 type Rate struct {
-	// Count requests are allowed per Per.
-	Count int64
-	Per   time.Duration
+	// Count requests are allowed per Per. (Written as one string, so the
+	// fields have no keys of their own.)
+	Count int64         `yaml:"-"`
+	Per   time.Duration `yaml:"-"`
 }
 
 // Interval is the time one request's token takes to come back: Per/Count.

@@ -331,9 +331,11 @@ func (g *Gateway) forward(c *clientConn, rs *routeState, ls *listenerSettings) {
 	// The request body must arrive within the route's deadline too.
 	c.bufs.cr.ReadBy(ex.Start.Add(rs.Total), ex.Start)
 	ex.SendTimeout = ls.send
-	rs.metrics.inflight.Inc()
-	g.proxy.Forward(ex, &rs.Route)
-	rs.metrics.inflight.Dec()
+	if g.admit(ex, rs) {
+		rs.metrics.inflight.Inc()
+		g.proxy.Forward(ex, &rs.Route)
+		rs.metrics.inflight.Dec()
+	}
 	if !ex.BodyConsumed() {
 		ex.KeepAlive = false
 	}

@@ -47,6 +47,8 @@ type listenerView struct {
 type routeState struct {
 	proxy.Route
 	metrics *routeMetrics
+	// limit is the route's rate limit; nil when it has none.
+	limit *rateLimit
 }
 
 // breakerUpdate is a route breaker's new settings, applied only when the
@@ -113,6 +115,7 @@ func (g *Gateway) buildRoutes(cfg *config.Config, s *snapshot) ([]breakerUpdate,
 	g.mu.Unlock()
 	var updates []breakerUpdate
 	s.routeBreakers = map[string]*breaker.Breaker{}
+	inForce := g.snap.Load() // installs are serialised: this is the latest
 	for _, rc := range cfg.Routes {
 		u := s.upstreams[rc.Upstream]
 		if u == nil {
@@ -131,6 +134,7 @@ func (g *Gateway) buildRoutes(cfg *config.Config, s *snapshot) ([]breakerUpdate,
 			rs.Breaker = b
 		}
 		rs.metrics = g.metrics.forRoute(rc.Name, rc.Upstream)
+		rs.limit = keptRateLimit(rc, inForce)
 		s.routes = append(s.routes, rs)
 	}
 	return updates, nil

@@ -68,6 +68,11 @@ type Incoming struct {
 	Start     time.Time
 	// SendTimeout bounds each write to the client (0: 60s).
 	SendTimeout time.Duration
+	// AnswerHeaders are header lines, each ending in CRLF, that the
+	// answer to this request carries whoever makes it (the upstream or
+	// the proxy): the gateway's policy puts its RateLimit fields here.
+	// Reset empties it, keeping its capacity.
+	AnswerHeaders []byte
 }
 
 // Result is what became of a request, for the access log and metrics.
@@ -95,6 +100,7 @@ func (ex *Exchange) Reset() {
 	ex.upgrade = false
 	ex.watch.gone.Store(false)
 	ex.Path, ex.PrefixLen = nil, 0
+	ex.AnswerHeaders = ex.AnswerHeaders[:0]
 	// A head that cannot be read or parsed must not be answered or logged
 	// as the previous request: with its method (HEAD: no body), its path
 	// or its X-Request-ID.
