@@ -84,7 +84,7 @@ func (g *Gateway) admitRate(ex *proxy.Exchange, rl *rateLimit) bool {
 	ex.KeepAlive = ex.Req.KeepAlive && !ex.Req.HasBody()
 	ex.ArmWrite(ex.Start.Add(ex.SendTimeout), ex.Start)
 	g.proxy.Answer(ex, proxy.ErrorAnswer{Status: 429, Class: proxy.ClassRateLimited,
-		Message: "rate limit exceeded: at most " + rl.rule.Rate.String() + " with bursts of " + strconv.Itoa(rl.rule.Burst),
+		Message:    "rate limit exceeded: at most " + rl.rule.Rate.String() + " with bursts of " + strconv.Itoa(rl.rule.Burst),
 		RetryAfter: d.RetryAfter})
 	return false
 }
