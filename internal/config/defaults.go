@@ -84,6 +84,7 @@ func applyDefaults(c *Config, r *report) {
 		f.duration(p+".idle_timeout", &l.IdleTimeout, DefaultIdleTimeout)
 		f.size(p+".max_header_bytes", &l.MaxHeaderBytes, DefaultMaxHeaderBytes)
 		f.size(p+".max_uri_bytes", &l.MaxURIBytes, DefaultMaxURIBytes)
+		f.str(p+".forwarded_header", &l.ForwardedHeader, ForwardedXFF)
 	}
 
 	f.str("admin.listen", &c.Admin.Listen, DefaultAdminListen)

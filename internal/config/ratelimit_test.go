@@ -53,3 +53,29 @@ func TestRateLimitDefaultsFollowTheRate(t *testing.T) {
 		})
 	}
 }
+
+func TestClientAddressProblemsNameTheirLine(t *testing.T) {
+	listener := func(extra string) string {
+		return "listeners:\n  public:\n    address: 127.0.0.1:8080\n" + extra
+	}
+	checkProblemCases(t, []problemCase{
+		{"bad cidr", doc(listener("    trusted_proxies: [10.0.0.0/8, 10.0.0.0/33] #<\n")), "listeners.public.trusted_proxies[1]", "expected a CIDR"},
+		{"host bits", doc(listener("    trusted_proxies:\n      - 10.0.0.1/8 #<\n")), "listeners.public.trusted_proxies[0]", "write 10.0.0.0/8"},
+		{"not an address", doc(listener("    trusted_proxies:\n      - lb.internal #<\n")), "listeners.public.trusted_proxies[0]", "expected a CIDR"},
+		{"unknown header", doc(listener("    forwarded_header: x-real-ip #<\n")), "listeners.public.forwarded_header", "expected x-forwarded-for or forwarded"},
+		{"proxy_protocol not a bool", doc(listener("    proxy_protocol: yes please #<\n")), "listeners.public.proxy_protocol", "expected true or false"},
+	})
+}
+
+func TestTrustedProxiesParse(t *testing.T) {
+	ps, err := ParseTrustedProxies([]string{"10.0.0.0/8", "192.0.2.7", "2001:db8::/32", "::ffff:10.0.0.0/104"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"10.0.0.0/8", "192.0.2.7/32", "2001:db8::/32", "10.0.0.0/8"}
+	for i, p := range ps {
+		if p.String() != want[i] {
+			t.Errorf("entry %d: %s, want %s", i, p, want[i])
+		}
+	}
+}

@@ -59,6 +59,7 @@ func (v validator) listeners() {
 			}
 		}
 		v.listenerTLS(p, l)
+		v.clientAddress(p, l)
 	}
 }
 

@@ -100,11 +100,17 @@ func (rl *rateLimit) key(ex *proxy.Exchange) uint64 {
 				return rl.lim.Hash(f.Value)
 			}
 		}
-		return ^rl.lim.HashString(ex.RemoteIP)
+		return ^rl.addrHash(ex)
 	case rl.rule.Key == config.RateKeyRoute:
 		return 0
 	}
-	return rl.lim.HashString(ex.RemoteIP)
+	return rl.addrHash(ex)
+}
+
+// addrHash hashes the request's resolved client address.
+func (rl *rateLimit) addrHash(ex *proxy.Exchange) uint64 {
+	a := ex.ClientAddr.As16()
+	return rl.lim.Hash(a[:])
 }
 
 func ceilSeconds(d time.Duration) int64 { return int64((d + time.Second - 1) / time.Second) }

@@ -41,6 +41,8 @@ type listenerView struct {
 	// tls is the listener's certificates and handshake settings; nil for
 	// plain HTTP.
 	tls *listenerTLS
+	// client says how the listener finds the client behind a connection.
+	client clientPolicy
 }
 
 // routeState is a route with its metric handles.
@@ -88,7 +90,7 @@ func (g *Gateway) build(cfg *config.Config, names map[*listener]string, override
 		if err != nil {
 			return nil, nil, err
 		}
-		v := &listenerView{name: name, settings: settingsFor(cfg, name), table: t}
+		v := &listenerView{name: name, settings: settingsFor(cfg, name), table: t, client: clientPolicyFor(cfg.Listeners[name])}
 		if lc := cfg.Listeners[name]; lc != nil && lc.TLS != nil {
 			// Every certificate is read again: a reload picks up renewed
 			// files, and one that no longer loads rejects the reload.
