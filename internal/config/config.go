@@ -77,6 +77,23 @@ type Listener struct {
 	// every response on this listener ("365d", "8760h"). Needs TLS.
 	// Default: not sent.
 	HSTS Duration `yaml:"hsts,omitempty"`
+	// TrustedProxies are the proxies in front of this listener (CIDRs or
+	// addresses) whose ForwardedHeader is believed: a request from one of
+	// them is counted, matched by access rules and logged under the client
+	// the header names, walking back past further trusted hops. Default:
+	// none (the peer is the client).
+	TrustedProxies []string `yaml:"trusted_proxies,omitempty"`
+	// ForwardedHeader is the header the trusted proxies name the client
+	// in: x-forwarded-for or forwarded (RFC 7239). Only that one is read:
+	// a proxy that passes the other through unchanged would let a client
+	// name itself. Default x-forwarded-for.
+	ForwardedHeader string `yaml:"forwarded_header,omitempty"`
+	// ProxyProtocol: every connection starts with a PROXY protocol header
+	// (v1 or v2, from a TCP load balancer), whose source address is the
+	// connection's peer from then on; a connection without one is closed.
+	// With TrustedProxies set, only a header from a trusted peer is
+	// believed. Default false.
+	ProxyProtocol bool `yaml:"proxy_protocol,omitempty"`
 }
 
 // Admin configures the admin API listener.
@@ -276,6 +293,10 @@ type Route struct {
 	// client talk to the backend past routing. An empty list allows none.
 	// Default [websocket].
 	Upgrades []string `yaml:"upgrades,omitempty"`
+	// RateLimit, when set, limits how fast requests may arrive on the
+	// route, per client address, header value or for the whole route
+	// (429 past it). Default: no limit.
+	RateLimit *RateLimit `yaml:"rate_limit,omitempty"`
 	// Line is where the route starts in its file, for messages; set by
 	// Parse.
 	Line int `yaml:"-"`

@@ -84,6 +84,7 @@ func applyDefaults(c *Config, r *report) {
 		f.duration(p+".idle_timeout", &l.IdleTimeout, DefaultIdleTimeout)
 		f.size(p+".max_header_bytes", &l.MaxHeaderBytes, DefaultMaxHeaderBytes)
 		f.size(p+".max_uri_bytes", &l.MaxURIBytes, DefaultMaxURIBytes)
+		f.str(p+".forwarded_header", &l.ForwardedHeader, ForwardedXFF)
 	}
 
 	f.str("admin.listen", &c.Admin.Listen, DefaultAdminListen)
@@ -191,6 +192,7 @@ func routeDefaults(f filler, c *Config) {
 			breakerDefaults(f, p+".breaker", rt.Breaker)
 		}
 		ptr(&rt.MaxBodyBytes, ByteSize(DefaultMaxBodyBytes))
+		rateLimitDefaults(f, p+".rate_limit", rt.RateLimit)
 		// An explicit empty list is meaningful here: no upgrades at all.
 		if rt.Upgrades == nil && !f.r.isGiven(p+".upgrades") {
 			rt.Upgrades = []string{UpgradeWebSocket}

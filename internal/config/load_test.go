@@ -115,7 +115,7 @@ func TestHostsAreLowerCased(t *testing.T) {
 func TestEveryDefaultIsApplied(t *testing.T) {
 	c, err := Parse("t.yaml", []byte(doc(
 		"upstreams:\n  fx:\n    targets: [{address: 127.0.0.1:9103}]\n    health_check: {}\n",
-		"routes:\n  - upstream: fx\n    breaker: {}\n")))
+		"routes:\n  - upstream: fx\n    breaker: {}\n    rate_limit: {rate: 10/s}\n")))
 	if err != nil {
 		t.Fatal(err)
 	}

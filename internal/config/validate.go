@@ -59,6 +59,7 @@ func (v validator) listeners() {
 			}
 		}
 		v.listenerTLS(p, l)
+		v.clientAddress(p, l)
 	}
 }
 
@@ -360,6 +361,7 @@ func (v validator) route(p string, rt *Route) {
 	if rt.Breaker != nil {
 		v.breaker(p+".breaker", rt.Breaker)
 	}
+	v.rateLimit(p+".rate_limit", rt.RateLimit)
 	for i, l := range rt.Listeners {
 		if _, ok := v.c.Listeners[l]; !ok {
 			v.problemf(indexPath(p+".listeners", i), "listener %q is not defined; %s", l, defined("listeners", l, sortedKeys(v.c.Listeners)))

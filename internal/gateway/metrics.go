@@ -178,6 +178,7 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- discardedDesc
 	ch <- breakerStateDesc
 	ch <- certExpiryDesc
+	describeRateLimits(ch)
 }
 
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
@@ -210,6 +211,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	s.collectCertificates(ch, now)
+	s.collectRateLimits(ch)
 }
 
 func breakerValue(s breaker.State) float64 {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -197,9 +198,14 @@ func (g *Gateway) accept(l *listener) {
 // forward it, log it, and go on while keepalive allows.
 func (g *Gateway) serveConn(c *clientConn) {
 	b := &c.bufs
-	b.remoteIP = remoteIP(c.nc)
+	b.remoteIP, b.peer = remoteIP(c.nc), peerAddr(c.nc)
 	b.proto = "http"
-	if v := g.snap.Load().view(c.l); v.tls != nil {
+	v := g.snap.Load().view(c.l)
+	if v.client.proxyProtocol && !g.readProxyHeader(c, v) {
+		g.closeConn(c)
+		return
+	}
+	if v.tls != nil {
 		tc := g.handshake(c, v.name, v.settings.readHeader)
 		if tc == nil {
 			g.closeConn(c)
@@ -218,6 +224,8 @@ func (g *Gateway) serveConn(c *clientConn) {
 		b.cr.Conn, c.tls, b.proto = tc, true, "https"
 	} else {
 		b.cr.Conn = c.nc
+		b.cr.Prepend(c.pre)
+		c.pre = nil
 	}
 	b.take()
 	// The clock is read when a request starts and when it ends (in
@@ -284,6 +292,7 @@ func (g *Gateway) serveRequest(c *clientConn, s *snapshot, v *listenerView) (kee
 	if !ok {
 		return ex.KeepAlive
 	}
+	ex.ClientAddr = v.client.resolver.Resolve(ex.Peer, ex.Req.Fields)
 	if v.redirect != nil {
 		c.last = g.redirect(ex, s, v.redirect)
 		return ex.KeepAlive
@@ -344,9 +353,11 @@ func (g *Gateway) forward(c *clientConn, rs *routeState, ls *listenerSettings) {
 	// The request body must arrive within the route's deadline too.
 	c.bufs.cr.ReadBy(ex.Start.Add(rs.Total), ex.Start)
 	ex.SendTimeout = ls.send
-	rs.metrics.inflight.Inc()
-	g.proxy.Forward(ex, &rs.Route)
-	rs.metrics.inflight.Dec()
+	if g.admit(ex, rs) {
+		rs.metrics.inflight.Inc()
+		g.proxy.Forward(ex, &rs.Route)
+		rs.metrics.inflight.Dec()
+	}
 	if !ex.BodyConsumed() {
 		ex.KeepAlive = false
 	}
@@ -362,6 +373,7 @@ func (g *Gateway) forward(c *clientConn, rs *routeState, ls *listenerSettings) {
 // it back to a pool while it idles.
 type connBufs struct {
 	remoteIP string
+	peer     netip.Addr
 	proto    string             // "http" or "https"
 	cr       proxy.ClientReader // the connection, and the reader under w.br: deadlines, the read-ahead byte
 	w        *connWork          // nil while idle
@@ -388,7 +400,7 @@ func (b *connBufs) take() {
 	w.br.Reset(&b.cr)
 	w.bw.Reset(b.cr.Writer())
 	w.ex.Client, w.ex.CR, w.ex.BR, w.ex.BW = b.cr.Conn, &b.cr, w.br, w.bw
-	w.ex.RemoteIP, w.ex.Proto = b.remoteIP, b.proto
+	w.ex.RemoteIP, w.ex.Peer, w.ex.Proto = b.remoteIP, b.peer, b.proto
 	b.w, b.br = w, w.br
 }
 
@@ -542,7 +554,7 @@ func (g *Gateway) record(ex *proxy.Exchange, rs *routeState) {
 		slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
 		slog.Int64("bytes", ex.BytesOut),
 		slog.String("request_id", string(ex.RequestID)),
-		slog.String("client", ex.RemoteIP),
+		slog.String("client", ex.ClientString()),
 		slog.String("error", ex.ErrClass.String()),
 	)
 }
@@ -580,6 +592,7 @@ type clientConn struct {
 	busy   bool
 	served bool     // a request has ended on this connection
 	tls    bool     // the client speaks TLS over nc (it never parks)
+	pre    []byte   // bytes that came with a PROXY header, for the first reader
 	park   parkSlot // the parker's bookkeeping while parked
 }
 

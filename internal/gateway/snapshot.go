@@ -44,12 +44,16 @@ type listenerView struct {
 	// redirect is set on a TLS listener's redirect_http_from socket,
 	// which routes nothing and answers every request itself.
 	redirect *redirectView
+	// client says how the listener finds the client behind a connection.
+	client clientPolicy
 }
 
 // routeState is a route with its metric handles.
 type routeState struct {
 	proxy.Route
 	metrics *routeMetrics
+	// limit is the route's rate limit; nil when it has none.
+	limit *rateLimit
 }
 
 // breakerUpdate is a route breaker's new settings, applied only when the
@@ -89,10 +93,14 @@ func (g *Gateway) build(cfg *config.Config, names map[*listener]string, override
 		if err != nil {
 			return nil, nil, err
 		}
-		v := &listenerView{name: name, settings: settingsFor(cfg, name), table: t, redirect: newRedirectView(name, names)}
+		v := &listenerView{name: name, settings: settingsFor(cfg, name), table: t, redirect: newRedirectView(name, names),
+			client: clientPolicyFor(cfg.Listeners[name])}
 		if v.redirect != nil {
-			// A redirect socket has the limits of its TLS listener.
-			v.settings = settingsFor(cfg, strings.TrimSuffix(name, redirectSuffix))
+			// A redirect socket has the limits and the client policy of its
+			// TLS listener.
+			tlsName := strings.TrimSuffix(name, redirectSuffix)
+			v.settings = settingsFor(cfg, tlsName)
+			v.client = clientPolicyFor(cfg.Listeners[tlsName])
 		}
 		if lc := cfg.Listeners[name]; lc != nil && lc.TLS != nil {
 			// Every certificate is read again: a reload picks up renewed
@@ -120,6 +128,7 @@ func (g *Gateway) buildRoutes(cfg *config.Config, s *snapshot) ([]breakerUpdate,
 	g.mu.Unlock()
 	var updates []breakerUpdate
 	s.routeBreakers = map[string]*breaker.Breaker{}
+	inForce := g.snap.Load() // installs are serialised: this is the latest
 	for _, rc := range cfg.Routes {
 		u := s.upstreams[rc.Upstream]
 		if u == nil {
@@ -138,6 +147,7 @@ func (g *Gateway) buildRoutes(cfg *config.Config, s *snapshot) ([]breakerUpdate,
 			rs.Breaker = b
 		}
 		rs.metrics = g.metrics.forRoute(rc.Name, rc.Upstream)
+		rs.limit = keptRateLimit(rc, inForce)
 		s.routes = append(s.routes, rs)
 	}
 	return updates, nil

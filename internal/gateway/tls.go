@@ -95,7 +95,7 @@ func (g *Gateway) baseTLS(l *listener) *tls.Config {
 // HTTP, a truncated ClientHello or nothing at all is closed by then. It
 // returns the TLS connection to serve, or nil when the handshake failed.
 func (g *Gateway) handshake(c *clientConn, name string, timeout time.Duration) *tls.Conn {
-	tc := tls.Server(c.nc, c.l.tlsBase)
+	tc := tls.Server(c.socket(), c.l.tlsBase)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	err := tc.HandshakeContext(ctx)

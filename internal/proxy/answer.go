@@ -51,6 +51,7 @@ func (p *Proxy) Answer(ex *Exchange, a ErrorAnswer) error {
 	w.WriteString("\r\nX-Request-ID: ")
 	w.Write(ex.RequestID)
 	w.WriteString("\r\n")
+	w.Write(ex.AnswerHeaders)
 	writeHSTS(ex)
 	if !ex.KeepAlive {
 		w.WriteString("Connection: close\r\n")
@@ -156,6 +157,10 @@ func statusText(code int) string {
 		return "Bad Request"
 	case 404:
 		return "Not Found"
+	case 401:
+		return "Unauthorized"
+	case 403:
+		return "Forbidden"
 	case 405:
 		return "Method Not Allowed"
 	case 408:
@@ -164,6 +169,8 @@ func statusText(code int) string {
 		return "Content Too Large"
 	case 414:
 		return "URI Too Long"
+	case 429:
+		return "Too Many Requests"
 	case 431:
 		return "Request Header Fields Too Large"
 	case 501:

@@ -23,6 +23,7 @@ const (
 	ClassBodyTooLarge        // the request body is over the route's limit
 	ClassBadRequest          // the request was malformed
 	ClassNoRoute             // no route matches the request
+	ClassRateLimited         // the route's rate limit refused the request
 )
 
 // String is the class's name in logs and metrics ("" for ClassNone).
@@ -56,6 +57,8 @@ func (c Class) String() string {
 		return "bad_request"
 	case ClassNoRoute:
 		return "no_route"
+	case ClassRateLimited:
+		return "rate_limited"
 	}
 	return "unknown"
 }

@@ -27,7 +27,14 @@ type ClientReader struct {
 	io      *sockio.Conn // made on first use
 	one     [1]byte
 	has     bool
+	// pre holds bytes read from Conn before the reader took it over
+	// (those that came with a PROXY protocol header); Read returns them
+	// first.
+	pre []byte
 }
+
+// Prepend makes the next reads return b before anything from Conn.
+func (r *ClientReader) Prepend(b []byte) { r.pre = b }
 
 // ReadBy asks that reads from now on end by t (the zero time: no
 // deadline). Nothing is armed until a read has to wait for the network.
@@ -54,6 +61,11 @@ func (r *ClientReader) Read(b []byte) (int, error) {
 		r.has = false
 		b[0] = r.one[0]
 		return 1, nil
+	}
+	if len(r.pre) > 0 {
+		n := copy(b, r.pre)
+		r.pre = r.pre[n:]
+		return n, nil
 	}
 	if r.rd.Due(r.want, r.wantNow) {
 		r.Conn.SetReadDeadline(r.want)

@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"net"
+	"net/netip"
 	"time"
 
 	"github.com/skjold-dev/skjold/internal/deadline"
@@ -63,11 +64,24 @@ type Incoming struct {
 	Req       h1.Request
 	Path      []byte // the cleaned path that was matched
 	PrefixLen int    // bytes of Path the route's prefix covered
-	RemoteIP  string
-	Proto     string // "http" or "https"
-	Start     time.Time
+	// RemoteIP is the connection's peer (the PROXY header's source on a
+	// proxy_protocol listener), as X-Forwarded-For's last hop; Peer is the
+	// same address, parsed.
+	RemoteIP string
+	Peer     netip.Addr
+	// ClientAddr is the request's resolved client address: Peer, or the
+	// client a trusted proxy names (package clientip). Reset sets it to
+	// Peer; rate limits, access rules and the access log read it.
+	ClientAddr netip.Addr
+	Proto      string // "http" or "https"
+	Start      time.Time
 	// SendTimeout bounds each write to the client (0: 60s).
 	SendTimeout time.Duration
+	// AnswerHeaders are header lines, each ending in CRLF, that the
+	// answer to this request carries whoever makes it (the upstream or
+	// the proxy): the gateway's policy puts its RateLimit fields here.
+	// Reset empties it, keeping its capacity.
+	AnswerHeaders []byte
 }
 
 // Result is what became of a request, for the access log and metrics.
@@ -95,6 +109,8 @@ func (ex *Exchange) Reset() {
 	ex.upgrade = false
 	ex.watch.gone.Store(false)
 	ex.Path, ex.PrefixLen = nil, 0
+	ex.ClientAddr = ex.Peer
+	ex.AnswerHeaders = ex.AnswerHeaders[:0]
 	// A head that cannot be read or parsed must not be answered or logged
 	// as the previous request: with its method (HEAD: no body), its path
 	// or its X-Request-ID.
@@ -103,6 +119,15 @@ func (ex *Exchange) Reset() {
 	if cap(ex.bodyBuf) > 64<<10 {
 		ex.bodyBuf = nil // do not pin a large buffer to an idle connection
 	}
+}
+
+// ClientString is the resolved client address for logs; it allocates
+// only when a trusted proxy named a client other than the peer.
+func (in *Incoming) ClientString() string {
+	if in.ClientAddr == in.Peer || !in.ClientAddr.IsValid() {
+		return in.RemoteIP
+	}
+	return in.ClientAddr.String()
 }
 
 // armSend gives the next write to the client SendTimeout to complete, so a

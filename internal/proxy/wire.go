@@ -348,6 +348,7 @@ func writeResponseHead(ex *Exchange, kind h1.BodyKind) (chunkOut bool, err error
 		w.Write(f.Value)
 		w.WriteString("\r\n")
 	}
+	w.Write(ex.AnswerHeaders)
 	writeHSTS(ex)
 	switch kind {
 	case h1.NoBody:
