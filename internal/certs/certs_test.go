@@ -1,18 +1,24 @@
 package certs_test
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
+	"io"
 	"io/fs"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/skjold-dev/skjold/internal/certs"
 	"github.com/skjold-dev/skjold/internal/certs/certstest"
+	"golang.org/x/crypto/ocsp"
 )
 
 func TestLoadFilesRefusesWhatAServerCannotServe(t *testing.T) {
@@ -313,5 +319,110 @@ func TestMutualTLSRequiresAClientCertificateFromTheCA(t *testing.T) {
 	}
 	if err := try(nil); err == nil {
 		t.Error("client without a certificate accepted")
+	}
+}
+
+// ocspResponder answers OCSP requests for ca's certificates with status
+// (ocsp.Good, ocsp.Revoked), counting the requests.
+func ocspResponder(t *testing.T, ca *certstest.CA, status *atomic.Int32, calls *atomic.Int32) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		body, _ := io.ReadAll(r.Body)
+		req, err := ocsp.ParseRequest(body)
+		if err != nil {
+			http.Error(w, err.Error(), 400)
+			return
+		}
+		now := time.Now()
+		der, err := ocsp.CreateResponse(ca.Cert, ca.Cert, ocsp.Response{
+			Status: int(status.Load()), SerialNumber: req.SerialNumber,
+			ThisUpdate: now.Add(-time.Minute), NextUpdate: now.Add(time.Hour), RevokedAt: now.Add(-time.Hour),
+		}, ca.Key)
+		if err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		w.Header().Set("Content-Type", "application/ocsp-response")
+		w.Write(der)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestStapleServesTheResponderAnswerAndKeepsItWhileTheResponderFails(t *testing.T) {
+	ca := certstest.NewCA(t, "Test CA")
+	var status, calls atomic.Int32
+	status.Store(ocsp.Good)
+	resp := ocspResponder(t, ca, &status, &calls)
+	withOCSP := ca.Issue(certstest.Options{OCSPServer: resp.URL}, "api.example.com")
+	plain := ca.Issue(certstest.Options{}, "plain.example.com")
+	set, err := certs.NewSet([]certs.FilePair{
+		{CertFile: withOCSP.CertFile, KeyFile: withOCSP.KeyFile},
+		{CertFile: plain.CertFile, KeyFile: plain.KeyFile},
+	}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := serve(t, certs.ServerConfig(set, certs.ServerOptions{}))
+	staple := func(name string) []byte {
+		st, err := handshake(t, addr, &tls.Config{ServerName: name, RootCAs: ca.Pool()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.OCSPResponse
+	}
+	if staple("api.example.com") != nil {
+		t.Fatal("a staple before Staple ran")
+	}
+	client := &http.Client{Timeout: 2 * time.Second}
+	if err := set.Staple(context.Background(), client, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	got := staple("api.example.com")
+	r, err := ocsp.ParseResponseForCert(got, withOCSP.TLS.Leaf, ca.Cert)
+	if err != nil || r.Status != ocsp.Good {
+		t.Fatalf("stapled response %v, %v", r, err)
+	}
+	if staple("plain.example.com") != nil {
+		t.Error("a certificate without a responder got a staple")
+	}
+	if !set.Infos()[0].OCSPStapled || set.Infos()[1].OCSPStapled {
+		t.Errorf("infos: %+v", set.Infos())
+	}
+	// Fresh staple: no new request until half its validity passed.
+	n := calls.Load()
+	set.Staple(context.Background(), client, time.Now())
+	if calls.Load() != n {
+		t.Error("a fresh staple was fetched again")
+	}
+	// The responder goes away: the staple in hand is kept while valid.
+	resp.Close()
+	if err := set.Staple(context.Background(), client, time.Now().Add(40*time.Minute)); err == nil {
+		t.Error("Staple with the responder down reported no error")
+	}
+	if staple("api.example.com") == nil {
+		t.Error("the still-valid staple was dropped when the responder failed")
+	}
+	// Past its next update the stale staple is dropped, not served.
+	set.Staple(context.Background(), client, time.Now().Add(2*time.Hour))
+	if staple("api.example.com") != nil {
+		t.Error("an expired staple is still served")
+	}
+}
+
+func TestStapleRefusesARevokedAnswer(t *testing.T) {
+	ca := certstest.NewCA(t, "Test CA")
+	var status, calls atomic.Int32
+	status.Store(ocsp.Revoked)
+	resp := ocspResponder(t, ca, &status, &calls)
+	c := ca.Issue(certstest.Options{OCSPServer: resp.URL}, "api.example.com")
+	set, _ := certs.NewSet([]certs.FilePair{{CertFile: c.CertFile, KeyFile: c.KeyFile}}, time.Now())
+	err := set.Staple(context.Background(), &http.Client{Timeout: 2 * time.Second}, time.Now())
+	if err == nil || !strings.Contains(err.Error(), "revoked") {
+		t.Fatalf("Staple of a revoked certificate: %v", err)
+	}
+	if set.Infos()[0].OCSPStapled {
+		t.Error("a revoked answer was stapled")
 	}
 }

@@ -45,6 +45,9 @@ type entry struct {
 	stamp fileStamp
 	cert  *tls.Certificate
 	info  Info
+	// The stapled OCSP response's validity: from when it was fetched
+	// until its next update.
+	stapleFrom, stapleNext time.Time
 }
 
 // index maps names to certificates for handshakes.
@@ -165,6 +168,7 @@ func (s *Set) Refresh(now time.Time) (replaced int, err error) {
 			continue
 		}
 		e.cert, e.info = c, info
+		e.stapleFrom, e.stapleNext = time.Time{}, time.Time{}
 		replaced++
 	}
 	if replaced > 0 {

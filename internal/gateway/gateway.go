@@ -65,6 +65,9 @@ type Gateway struct {
 	overrides     map[string]Override
 	// acme holds each TLS listener's running ACME client, by listener name.
 	acme map[string]*acmeManager
+	// stapleKick wakes the OCSP stapler after a reload brought new
+	// certificates.
+	stapleKick chan struct{}
 	// restored: the first Apply read the saved overrides; savedFound: a
 	// saved file existed.
 	restored, savedFound bool
@@ -100,6 +103,7 @@ func New(o Options) *Gateway {
 		routeBreakers: map[string]*breaker.Breaker{},
 		overrides:     map[string]Override{},
 		acme:          map[string]*acmeManager{},
+		stapleKick:    make(chan struct{}, 1),
 		stateDir:      o.StateDir,
 	}
 	g.metrics = newMetrics(reg, g)

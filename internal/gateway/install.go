@@ -110,6 +110,10 @@ func (g *Gateway) commit(st *staged) {
 	g.syncHealth(st.ch.cfg, s)
 	g.snap.Store(s)
 	g.commitACME(s)
+	select {
+	case g.stapleKick <- struct{}{}:
+	default:
+	}
 	g.mu.Lock()
 	if g.ctx != nil {
 		for _, l := range st.opened {

@@ -92,8 +92,9 @@ func (g *Gateway) Serve(ctx context.Context) error {
 		c.Start(runCtx)
 	}
 	g.mu.Unlock()
-	janitorDone := make(chan struct{})
+	janitorDone, staplerDone := make(chan struct{}), make(chan struct{})
 	go g.janitor(runCtx, janitorDone)
+	go g.stapler(runCtx, staplerDone)
 
 	<-ctx.Done()
 	grace := g.snap.Load().cfg.ShutdownGrace.D()
@@ -102,6 +103,7 @@ func (g *Gateway) Serve(ctx context.Context) error {
 	g.shutdown(shutdownCtx)
 	cancel()
 	<-janitorDone
+	<-staplerDone
 	g.stopACME()
 	// Every request has ended: the pooled upstream connections go too.
 	g.registry.Commit(nil)

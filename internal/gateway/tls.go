@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"slices"
 	"strconv"
@@ -180,5 +181,37 @@ func (s *snapshot) collectCertificates(ch chan<- prometheus.Metric, now time.Tim
 			first = cs.Names[0]
 		}
 		ch <- prometheus.MustNewConstMetric(certExpiryDesc, prometheus.GaugeValue, cs.NotAfter.Sub(now).Seconds(), cs.Listener, first, cs.Source)
+	}
+}
+
+// stapleEvery is how often the stapler looks for OCSP staples that are
+// missing or past half their validity (it fetches only those).
+const stapleEvery = time.Minute
+
+// stapler keeps OCSP staples fresh for certificates from files that name a
+// responder (ACME certificates are stapled by certmagic). It runs until
+// ctx ends, at once after a reload and then every stapleEvery.
+func (g *Gateway) stapler(ctx context.Context, done chan struct{}) {
+	defer close(done)
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil}}
+	t := time.NewTicker(stapleEvery)
+	defer t.Stop()
+	for {
+		if s := g.snap.Load(); s != nil {
+			for _, v := range s.listeners {
+				if v.tls == nil {
+					continue
+				}
+				if err := v.tls.set.Staple(ctx, client, time.Now()); err != nil && ctx.Err() == nil {
+					g.log.Warn("OCSP staple not refreshed; handshakes go on without a fresh one", "listener", v.name, "err", err)
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-g.stapleKick:
+		}
 	}
 }
