@@ -350,7 +350,7 @@ func (d *Deployer) run(ctx context.Context, st *State, req Request, driver strin
 		d.stopInstance(ctx, rel, drv, "")
 		return rel, d.finish(st, rel, Failed, err)
 	}
-	res := d.switchAndWatch(ctx, rel, next)
+	res := d.switchAndWatch(ctx, st, rel, next)
 	switch {
 	case !res.switched:
 		cctx, cancel := cleanupCtx()

@@ -40,8 +40,8 @@ func (d *Deployer) pollInterval() time.Duration {
 // from that first request. Only green's requests are counted (see
 // greenCounts); a 5xx ratio above the limit, once enough requests were
 // seen, ends the watch at once with a reason to roll back.
-func (d *Deployer) switchAndWatch(ctx context.Context, rel *Release, next []config.Target) watchResult {
-	w := d.newWatch(ctx, rel)
+func (d *Deployer) switchAndWatch(ctx context.Context, st *State, rel *Release, next []config.Target) watchResult {
+	w := d.newWatch(ctx, st, rel)
 	sw := d.startSwitch(ctx, next)
 	defer sw.stop()
 	w.sc = d.begin(rel.Number, StepSwitch, "upstream %s: %s → %s", d.opts.Config.Upstream, targetList(rel.Previous), targetList(next))
@@ -101,6 +101,7 @@ func (p *pendingSwitch) stop() {
 // watch is the state of one switch-and-watch.
 type watch struct {
 	d     *Deployer
+	st    *State
 	rel   *Release
 	green string
 	// sc is the step under way: switch, then drain, then watch.
@@ -120,8 +121,8 @@ type watch struct {
 	judged bool
 }
 
-func (d *Deployer) newWatch(ctx context.Context, rel *Release) *watch {
-	w := &watch{d: d, rel: rel, green: rel.Instance.Address}
+func (d *Deployer) newWatch(ctx context.Context, st *State, rel *Release) *watch {
+	w := &watch{d: d, st: st, rel: rel, green: rel.Instance.Address}
 	// Before the switch green has had no request: the baseline.
 	if v, err := d.opts.Gateway.Upstream(ctx, d.opts.Config.Upstream); err == nil {
 		w.base, w.haveBase = v, true
@@ -192,7 +193,18 @@ func (w *watch) firstRequest() {
 	cfg := w.d.opts.Config
 	w.since = time.Now()
 	w.sc.done("traffic on %s", w.green)
+	w.reached(StepDrain)
 	w.sc = w.d.begin(w.rel.Number, StepDrain, "requests on %s finish (up to %s)", targetList(w.rel.Previous), cfg.DrainTimeout.D())
+}
+
+// reached records the step in the state, so that `deploy status` after a
+// crash names the step the deploy died in. A failed write is reported and
+// the deploy goes on: the step is only informative.
+func (w *watch) reached(step Step) {
+	w.rel.Step = step
+	if err := w.d.save(w.st, nil); err != nil {
+		w.sc.progress("recording step %s: %v", step, err)
+	}
 }
 
 // judge returns why green must be rolled back, or "".
@@ -250,6 +262,7 @@ func (w *watch) switchReturned(ctx context.Context, out switchOutcome) (watchRes
 	}
 	w.drained = true
 	w.sc.done("%s", drainNote(out.res.Drained, out.res.Remaining, "the old release")[2:])
+	w.reached(StepWatch)
 	cfg := w.d.opts.Config
 	w.sc = w.d.begin(w.rel.Number, StepWatch, "watching %s for %s after its first request (rolls back above %.1f%% 5xx)",
 		w.green, cfg.Watch.D(), 100**cfg.MaxErrorRatio)
