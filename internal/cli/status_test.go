@@ -16,7 +16,10 @@ import (
 	"github.com/skjold-dev/skjold/internal/upstream"
 )
 
-// stubGateway is the admin API's view of a gateway, with fixed answers.
+// stubGateway is the admin API's view of a gateway, with fixed answers: a
+// status with an open breaker and fixed counters, which a real gateway
+// cannot be made to hold still for an exact table. What a real gateway
+// can show is tested on one in targets_test.go.
 type stubGateway struct{ status gateway.Status }
 
 func (g stubGateway) Status() gateway.Status { return g.status }
