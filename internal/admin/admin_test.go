@@ -24,8 +24,12 @@ import (
 	"github.com/skjold-dev/skjold/internal/upstream"
 )
 
-// fakeGateway stands in for the gateway: a fixed status, a readiness flag,
-// and a target switch that records its calls and answers as told.
+// fakeGateway stands in for the gateway where a real one (see
+// gateway_test.go) cannot be made to produce the case on demand: a status
+// with every field set (open breakers, ejected targets, health errors) to
+// check its encoding, readiness flipped at will, a switch that blocks until
+// the test lets it go (Close's grace), and switch arguments to inspect. It
+// records its calls and answers as told.
 type fakeGateway struct {
 	status gateway.Status
 	ready  atomic.Bool

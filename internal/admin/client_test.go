@@ -3,7 +3,6 @@ package admin
 import (
 	"context"
 	"errors"
-	"net"
 	"reflect"
 	"strings"
 	"sync/atomic"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/skjold-dev/skjold/internal/config"
 	"github.com/skjold-dev/skjold/internal/gateway"
+	"github.com/skjold-dev/skjold/internal/tcptest"
 )
 
 func TestClientReadsStatusOverTCPAndUnix(t *testing.T) {
@@ -87,15 +87,10 @@ func TestClientReportsAPIErrors(t *testing.T) {
 }
 
 func TestClientSaysWhereItFailedToConnect(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close() // nothing listens there now
+	addr := tcptest.ClosedAddr(t)
 	c := NewClient(addr, "")
 	defer c.Close()
-	_, err = c.Status(t.Context())
+	_, err := c.Status(t.Context())
 	if err == nil || !strings.Contains(err.Error(), "admin API "+addr+": GET /status") || !strings.Contains(err.Error(), "is skjold serve running") {
 		t.Errorf("error %v, want the address and a hint", err)
 	}

@@ -113,8 +113,12 @@ func (p *printer) origin(u gateway.UpstreamStatus) string {
 	for i, t := range u.FileTargets {
 		file[i] = t.Address
 	}
-	return fmt.Sprintf("a %s override since %s (the file's %s not in force; `skjold targets reset %s` drops it)",
-		from.Origin, p.clock(from.Since), strings.Join(file, ", "), u.Name)
+	article := "a"
+	if from.Origin == gateway.OriginAdmin {
+		article = "an"
+	}
+	return fmt.Sprintf("%s %s override since %s (the file's %s not in force; `skjold targets reset %s` drops it)",
+		article, from.Origin, p.clock(from.Since), strings.Join(file, ", "), u.Name)
 }
 
 func (p *printer) breaker(b *gateway.BreakerStatus) string {

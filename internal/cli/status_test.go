@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,10 +12,14 @@ import (
 	"github.com/skjold-dev/skjold/internal/admin"
 	"github.com/skjold-dev/skjold/internal/config"
 	"github.com/skjold-dev/skjold/internal/gateway"
+	"github.com/skjold-dev/skjold/internal/tcptest"
 	"github.com/skjold-dev/skjold/internal/upstream"
 )
 
-// stubGateway is the admin API's view of a gateway, with fixed answers.
+// stubGateway is the admin API's view of a gateway, with fixed answers: a
+// status with an open breaker and fixed counters, which a real gateway
+// cannot be made to hold still for an exact table. What a real gateway
+// can show is tested on one in targets_test.go.
 type stubGateway struct{ status gateway.Status }
 
 func (g stubGateway) Status() gateway.Status { return g.status }
@@ -150,12 +153,7 @@ func TestStatusWithoutTokenExplainsHowToGiveOne(t *testing.T) {
 
 func TestStatusReportsUnreachableAdmin(t *testing.T) {
 	t.Setenv(adminTokenEnv, "")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := tcptest.ClosedAddr(t)
 	code, _, errOut := runCLI(t, "status", "--admin", addr)
 	if code != 1 || !strings.Contains(errOut, "admin API "+addr) || !strings.Contains(errOut, "is skjold serve running") {
 		t.Errorf("exit %d, stderr %q", code, errOut)

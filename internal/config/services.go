@@ -55,15 +55,16 @@ type Service struct {
 	// StopGrace is how long an instance may take to exit after SIGTERM
 	// before it is killed. Default 10s.
 	StopGrace Duration `yaml:"stop_grace,omitempty"`
-	// Watch is how long the new instance is watched after the switch; the
-	// old one keeps running meanwhile, so a rollback is instant. Default
-	// 30s.
+	// Watch is how long the new instance is watched after the first
+	// request it receives (it is judged from that request on, through the
+	// drain); the old one keeps running meanwhile, so a rollback is
+	// instant. Default 30s.
 	Watch Duration `yaml:"watch,omitempty"`
-	// MaxErrorRatio is the share of requests answered with a 5xx, at the
-	// gateway, that rolls a deploy back during the watch window, 0..1.
+	// MaxErrorRatio is the share of the new instance's requests answered
+	// with a 5xx, at the gateway, that rolls a deploy back, 0..1.
 	// Default 0.05.
 	MaxErrorRatio *float64 `yaml:"max_error_ratio,omitempty"`
-	// MinRequests is how many requests the watch window must see before
+	// MinRequests is how many requests the new instance must receive before
 	// MaxErrorRatio is judged, so that one failure out of two is not a
 	// 50% error ratio. Default 20.
 	MinRequests int `yaml:"min_requests,omitempty"`

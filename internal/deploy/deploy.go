@@ -66,8 +66,9 @@ type Options struct {
 	HealthClient *http.Client
 	// Who is recorded in the ledger as the deployer. Default user@host.
 	Who string
-	// PollInterval is how often the watch window reads the gateway's
-	// counters. Default: a twentieth of the window, within 100ms..1s.
+	// PollInterval is how often the switch and the watch window read the
+	// gateway's counters. Default 50ms, so that a failing release is rolled
+	// back within 250ms of crossing the error limit.
 	PollInterval time.Duration
 }
 
@@ -349,7 +350,7 @@ func (d *Deployer) run(ctx context.Context, st *State, req Request, driver strin
 		d.stopInstance(ctx, rel, drv, "")
 		return rel, d.finish(st, rel, Failed, err)
 	}
-	res := d.switchAndWatch(ctx, rel, next)
+	res := d.switchAndWatch(ctx, st, rel, next)
 	switch {
 	case !res.switched:
 		cctx, cancel := cleanupCtx()

@@ -18,7 +18,7 @@ import (
 const testImage = "skjold-test-app"
 
 // buildImages builds testImage:VERSION for each version from the test app
-// binary, FROM scratch (there is no registry to pull from), and removes
+// binary (VERSION-MODE sets its MODE too), FROM scratch (there is no registry to pull from), and removes
 // them when the test ends.
 func buildImages(t *testing.T, d *Docker, versions ...string) {
 	t.Helper()
@@ -35,7 +35,7 @@ func buildImages(t *testing.T, d *Docker, versions ...string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dockerfile := "FROM scratch\nCOPY app /app\nARG VERSION\nENV VERSION=$VERSION\nENTRYPOINT [\"/app\"]\n"
+	dockerfile := "FROM scratch\nCOPY app /app\nARG VERSION\nENV VERSION=$VERSION\nARG MODE\nENV MODE=$MODE\nENTRYPOINT [\"/app\"]\n"
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	for _, f := range []struct {
@@ -55,8 +55,13 @@ func buildImages(t *testing.T, d *Docker, versions ...string) {
 	}
 	for _, v := range versions {
 		ref := testImage + ":" + v
+		// A version named v-MODE runs the app in that MODE (v2-failing).
+		mode := ""
+		if _, m, ok := strings.Cut(v, "-"); ok {
+			mode = m
+		}
 		resp, err := cli.ImageBuild(ctx, bytes.NewReader(buf.Bytes()), build.ImageBuildOptions{
-			Tags: []string{ref}, BuildArgs: map[string]*string{"VERSION": &v}, Remove: true, ForceRemove: true,
+			Tags: []string{ref}, BuildArgs: map[string]*string{"VERSION": &v, "MODE": &mode}, Remove: true, ForceRemove: true,
 			Version: build.BuilderV1,
 		})
 		if err != nil {

@@ -18,6 +18,10 @@ type UpstreamView struct {
 	// Requests and Errors (5xx answers) are summed over the routes that
 	// forward to the upstream; they only grow.
 	Requests, Errors uint64
+	// TargetRequests are the requests each target received, by address:
+	// counted when a request is sent to it, so green's count starts with
+	// the first request green receives.
+	TargetRequests map[string]uint64
 }
 
 // Gateway is the part of the gateway's admin API a deploy uses.
@@ -53,8 +57,10 @@ func viewOf(st gateway.Status, name string) (UpstreamView, error) {
 	if i < 0 {
 		return v, fmt.Errorf("%w %q: the gateway's config has no such upstream (is it the same config file?)", gateway.ErrUnknownUpstream, name)
 	}
+	v.TargetRequests = make(map[string]uint64, len(st.Upstreams[i].Targets))
 	for _, t := range st.Upstreams[i].Targets {
 		v.Targets = append(v.Targets, config.Target{Address: t.Address, Weight: t.Weight, Backup: t.Backup})
+		v.TargetRequests[t.Address] = t.Requests
 	}
 	for _, r := range st.Routes {
 		if r.Upstream == name {

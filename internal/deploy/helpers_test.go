@@ -282,6 +282,15 @@ type load struct {
 	mu                 sync.Mutex
 	versions           map[string]int
 	failures           []string
+	answers            []loadAnswer
+}
+
+// loadAnswer is one answer the load received: when its request was sent,
+// when the answer came, from which version, with which status.
+type loadAnswer struct {
+	sent, at time.Time
+	version  string
+	code     int
 }
 
 type loadResult struct {
@@ -289,6 +298,19 @@ type loadResult struct {
 	took               time.Duration
 	versions           map[string]int
 	failures           []string
+	// answers are in the order they were received.
+	answers []loadAnswer
+}
+
+// from returns the answers of version v, in the order they were received.
+func (r loadResult) from(v string) []loadAnswer {
+	var out []loadAnswer
+	for _, a := range r.answers {
+		if a.version == v {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 func (r loadResult) rate() float64 { return float64(r.sent) / r.took.Seconds() }
@@ -338,8 +360,14 @@ func startLoad(t *testing.T, url string, rate int) *load {
 					l.slow.Add(1)
 				}
 				l.sent.Add(1)
+				sent := time.Now()
 				v, code, err := getVersion(c, u)
 				l.mu.Lock()
+				if err == nil {
+					// A failing release answers "VERSION: internal error".
+					ver, _, _ := strings.Cut(strings.TrimSpace(v), ":")
+					l.answers = append(l.answers, loadAnswer{sent: sent, at: time.Now(), version: ver, code: code})
+				}
 				if err != nil || code != 200 {
 					l.failed.Add(1)
 					if len(l.failures) < 10 {
@@ -374,7 +402,7 @@ func (l *load) stop() loadResult {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return loadResult{sent: l.sent.Load(), failed: l.failed.Load(), slow: l.slow.Load(),
-		took: time.Since(l.started), versions: l.versions, failures: l.failures}
+		took: time.Since(l.started), versions: l.versions, failures: l.failures, answers: l.answers}
 }
 
 // wsWatch holds a WebSocket open through the gateway, echoing every 50ms.

@@ -30,8 +30,9 @@ var skjoldBinary = sync.OnceValues(func() (string, error) {
 })
 
 // TestKilledDeployIsCleanedUpByTheNext kills `skjold deploy` with SIGKILL
-// in the middle (waiting for health, or after the switch during the
-// watch window) and checks that the lock is free at once, that the next
+// in the middle (waiting for health, or after the switch during the drain
+// or the watch window), checks that `skjold deploy status` calls it
+// abandoned at the step it reached, and that the lock is free at once, that the next
 // deploy removes the leftover instance (switching traffic back first when
 // the gateway already routed to it) and succeeds, and that the gateway
 // failed no request meanwhile.
@@ -53,14 +54,15 @@ func TestKilledDeployIsCleanedUpByTheNext(t *testing.T) {
 			func(_ *testEnv, st State) bool {
 				return st.InProgress != nil && st.InProgress.Instance != nil && st.InProgress.Step == StepHealth
 			}},
-		{"during the watch window, after the switch",
+		{"during the drain, after the switch",
 			func(t *testing.T) string { return appCmd(t, "v2") },
 			func(env *testEnv, st State) bool {
-				if st.InProgress == nil || st.InProgress.Instance == nil {
-					return false
-				}
-				v, err := AdminGateway{Client: env.client}.Upstream(context.Background(), "app")
-				return err == nil && slices.ContainsFunc(v.Targets, func(t config.Target) bool { return t.Address == st.InProgress.Instance.Address })
+				return st.InProgress != nil && st.InProgress.Step == StepDrain && routesTo(env, st.InProgress)
+			}},
+		{"during the watch window",
+			func(t *testing.T) string { return appCmd(t, "v2") },
+			func(env *testEnv, st State) bool {
+				return st.InProgress != nil && st.InProgress.Step == StepWatch && routesTo(env, st.InProgress)
 			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -102,6 +104,7 @@ func TestKilledDeployIsCleanedUpByTheNext(t *testing.T) {
 			if len(groupMembers(left.Instance.PID)) == 0 {
 				t.Fatalf("the killed deploy's green is not running; nothing to clean up")
 			}
+			checkAbandonedStatus(t, bin, env, cmd.Process.Pid, left)
 
 			// The lock died with its holder: the next deploy does not wait.
 			begin := time.Now()
@@ -134,5 +137,36 @@ func TestKilledDeployIsCleanedUpByTheNext(t *testing.T) {
 				t.Errorf("release 1 still runs")
 			}
 		})
+	}
+}
+
+// routesTo reports whether the gateway routes to r's instance.
+func routesTo(env *testEnv, r *Release) bool {
+	if r.Instance == nil {
+		return false
+	}
+	v, err := AdminGateway{Client: env.client}.Upstream(context.Background(), "app")
+	return err == nil && slices.ContainsFunc(v.Targets, func(t config.Target) bool { return t.Address == r.Instance.Address })
+}
+
+// checkAbandonedStatus runs `skjold deploy status` after the deploy pid was
+// killed at left.Step: it must say the deploy was abandoned, by whom, at
+// which step, and who cleans up, and must not take the gateway's routing
+// to the abandoned release for a gateway restart.
+func checkAbandonedStatus(t *testing.T, bin string, env *testEnv, pid int, left *Release) {
+	t.Helper()
+	out, err := exec.Command(bin, "deploy", "status", "app", "-c", env.path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("deploy status: %v\n%s", err, out)
+	}
+	want := fmt.Sprintf("release %d (v2) abandoned by pid %d at step %s, started ", left.Number, pid, left.Step)
+	if !strings.Contains(string(out), want) || !strings.Contains(string(out), "the next deploy or `rollback` cleans up") {
+		t.Errorf("deploy status does not say %q and who cleans up:\n%s", want, out)
+	}
+	if strings.Contains(string(out), "deploying:") || strings.Contains(string(out), "restarted without restoring") {
+		t.Errorf("deploy status shows the dead deploy as live or warns of a restart:\n%s", out)
+	}
+	if left.Step != StepHealth && !strings.Contains(string(out), fmt.Sprintf("routes to abandoned release %d", left.Number)) {
+		t.Errorf("deploy status does not say the gateway routes to the abandoned release:\n%s", out)
 	}
 }

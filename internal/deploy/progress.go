@@ -135,8 +135,10 @@ func roundDur(d time.Duration) time.Duration {
 }
 
 // TerminalReporter draws progress for a person at a terminal: finished
-// steps stay as lines with their elapsed time, the step under way is one
-// line redrawn in place with a spinner. Close stops the spinner.
+// steps stay as lines with the wall-clock time they began and how long
+// they took, the step under way is one line redrawn in place with a
+// spinner, its start time and its running elapsed time. Close stops the
+// spinner.
 type TerminalReporter struct {
 	w io.Writer
 
@@ -181,8 +183,11 @@ func (t *TerminalReporter) drawLocked() {
 	}
 	ev := t.current
 	el := roundDur(time.Since(t.began))
-	fmt.Fprintf(t.w, "\r\x1b[2K%s %-8s %s  %s", spinner[t.frame%len(spinner)], ev.Step, ev.Message, dim(el.String()))
+	fmt.Fprintf(t.w, "\r\x1b[2K%s %s %-8s %s  %s", spinner[t.frame%len(spinner)], clock(t.began), ev.Step, ev.Message, dim(el.String()))
 }
+
+// clock is the wall-clock time a step began, as the lines show it.
+func clock(t time.Time) string { return dim(t.Local().Format("15:04:05")) }
 
 func dim(s string) string { return "\x1b[2m" + s + "\x1b[0m" }
 
@@ -203,8 +208,8 @@ func (t *TerminalReporter) Report(ev Event) {
 		if ev.Status == StatusFailed {
 			sym = "\x1b[31m✗\x1b[0m"
 		}
-		msg := strings.ReplaceAll(ev.Message, "\n", "\n           ")
-		fmt.Fprintf(t.w, "\r\x1b[2K%s %-8s %s  %s\n", sym, ev.Step, msg, dim(roundDur(ev.Elapsed).String()))
+		msg := strings.ReplaceAll(ev.Message, "\n", "\n                    ")
+		fmt.Fprintf(t.w, "\r\x1b[2K%s %s %-8s %s  %s\n", sym, clock(ev.Time.Add(-ev.Elapsed)), ev.Step, msg, dim(roundDur(ev.Elapsed).String()))
 		t.current = nil
 	}
 }

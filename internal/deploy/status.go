@@ -30,8 +30,12 @@ type Report struct {
 	Running *bool    `json:"running,omitempty"`
 	// Exited says how the current instance ended, when it is not running.
 	Exited string `json:"exited,omitempty"`
-	// InProgress is a deploy under way (or one that died).
+	// InProgress is a deploy under way, or one that died.
 	InProgress *Release `json:"in_progress,omitempty"`
+	// Abandoned is true when InProgress's deploy process no longer runs
+	// (kill -9, a crash): its instance is left for the next deploy or
+	// rollback to clean up.
+	Abandoned bool `json:"abandoned,omitempty"`
 	// Lock names the process deploying now, if any.
 	Lock *Holder `json:"lock,omitempty"`
 	// Targets are the gateway's targets for the upstream; GatewayError
@@ -54,6 +58,10 @@ func (d *Deployer) Status(ctx context.Context) (Report, error) {
 		Current: st.Current, InProgress: st.InProgress}
 	if h, held := lockHolder(d.store.Dir()); held {
 		rep.Lock = &h
+	}
+	// A deploy under way holds the lock; one whose pid holds nothing died.
+	if p := st.InProgress; p != nil {
+		rep.Abandoned = rep.Lock == nil || rep.Lock.PID != p.PID
 	}
 	if c := st.Current; c != nil && c.Instance != nil {
 		if drv := d.opts.Drivers[c.Instance.Driver]; drv != nil {
@@ -115,12 +123,10 @@ func WriteReport(w io.Writer, rep Report, now time.Time) error {
 			}
 		}
 		fmt.Fprintf(w, "current:  release %d (%s) %s, %s%s, deployed %s by %s\n", c.Number, c.Version, c.Driver,
-			c.Instance, state, ago(now, c.Finished), c.By)
+			c.Instance, state, deployedAgo(now, c), c.By)
 		fmt.Fprintf(w, "          %s\n", c.Source())
 	}
-	if p := rep.InProgress; p != nil {
-		fmt.Fprintf(w, "deploying: release %d (%s), step %s, started %s by %s (pid %d)\n", p.Number, p.Version, p.Step, ago(now, p.Started), p.By, p.PID)
-	}
+	writeInProgress(w, rep, now)
 	if h := rep.Lock; h != nil {
 		fmt.Fprintf(w, "lock:     held by pid %d (%s, by %s) since %s\n", h.PID, h.Doing, h.By, h.Started.Local().Format("15:04:05"))
 	}
@@ -129,16 +135,47 @@ func WriteReport(w io.Writer, rep Report, now time.Time) error {
 		fmt.Fprintf(w, "gateway:  cannot read: %s\n", rep.GatewayError)
 	case rep.Targets != nil:
 		fmt.Fprintf(w, "gateway:  upstream %s → %s\n", rep.Upstream, targetList(rep.Targets))
-		if c := rep.Current; c != nil && c.Instance != nil &&
-			!slices.ContainsFunc(rep.Targets, func(t config.Target) bool { return t.Address == c.Instance.Address }) {
-			fmt.Fprintf(w, "          WARNING: the gateway does not route to the current release (%s); was it restarted without restoring targets?\n", c.Instance.Address)
-		}
+		writeRoutingNote(w, rep)
 	}
 	if len(rep.Recent) > 0 {
 		fmt.Fprintln(w, "recent:")
 		return WriteHistory(w, rep.Recent, now)
 	}
 	return nil
+}
+
+// writeInProgress prints the deploy under way, or the one that died.
+func writeInProgress(w io.Writer, rep Report, now time.Time) {
+	p := rep.InProgress
+	switch {
+	case p == nil:
+	case rep.Abandoned:
+		fmt.Fprintf(w, "abandoned: release %d (%s) abandoned by pid %d at step %s, started %s by %s; the next deploy or `rollback` cleans up\n",
+			p.Number, p.Version, p.PID, p.Step, ago(now, p.Started), p.By)
+	default:
+		fmt.Fprintf(w, "deploying: release %d (%s), step %s, started %s by %s (pid %d)\n", p.Number, p.Version, p.Step, ago(now, p.Started), p.By, p.PID)
+	}
+}
+
+// writeRoutingNote says when the gateway does not route to the current
+// release: because a deploy (under way or abandoned) switched it to its
+// own, or for no reason the state knows.
+func writeRoutingNote(w io.Writer, rep Report) {
+	routes := func(r *Release) bool {
+		return r != nil && r.Instance != nil &&
+			slices.ContainsFunc(rep.Targets, func(t config.Target) bool { return t.Address == r.Instance.Address })
+	}
+	c := rep.Current
+	switch {
+	case c == nil || c.Instance == nil || routes(c):
+	case routes(rep.InProgress) && rep.Abandoned:
+		fmt.Fprintf(w, "          routes to abandoned release %d (%s), not the current release (%s); the next deploy or `rollback` switches back to %s\n",
+			rep.InProgress.Number, rep.InProgress.Instance.Address, c.Instance.Address, targetList(rep.InProgress.Previous))
+	case routes(rep.InProgress):
+		fmt.Fprintf(w, "          routes to release %d (%s), which is being deployed\n", rep.InProgress.Number, rep.InProgress.Instance.Address)
+	default:
+		fmt.Fprintf(w, "          WARNING: the gateway does not route to the current release (%s); was it restarted without restoring targets?\n", c.Instance.Address)
+	}
 }
 
 // WriteHistory prints releases as a table, in the order given.
@@ -154,7 +191,7 @@ func WriteHistory(w io.Writer, rs []*Release, now time.Time) error {
 		if r.RollbackOf > 0 {
 			num += fmt.Sprintf(" (rollback to %d)", r.RollbackOf)
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", num, r.Version, r.Outcome, ago(now, r.Started), took, r.By,
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", num, r.Version, r.Outcome, deployedAgo(now, r), took, r.By,
 			shorten(r.Driver+" "+r.Source(), 50), shorten(r.Reason, 100))
 	}
 	return tw.Flush()
@@ -166,6 +203,17 @@ func shorten(s string, n int) string {
 		return s
 	}
 	return string([]rune(s)[:n-1]) + "…"
+}
+
+// deployedAgo is the one definition of "deployed N ago", for status and
+// history alike: counted from the end of the deploy (when the release
+// took the traffic for good, or failed); a deploy that has not finished
+// counts from its start.
+func deployedAgo(now time.Time, r *Release) string {
+	if !r.Finished.IsZero() {
+		return ago(now, r.Finished)
+	}
+	return ago(now, r.Started)
 }
 
 func ago(now, t time.Time) string {

@@ -14,20 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/skjold-dev/skjold/internal/tcptest"
 	"go.uber.org/goleak"
 )
-
-// closedPort returns a loopback address nothing listens on.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
 
 // upstreamStatus finds an upstream in the gateway's status.
 func upstreamStatus(t *testing.T, gw *testGateway, name string) UpstreamStatus {
@@ -58,7 +47,7 @@ func TestRefusedConnectionGets502(t *testing.T) {
 listeners: {public: {address: "127.0.0.1:0"}}
 upstreams: {app: {targets: [{address: %q}]}}
 routes: [{match: {path_prefix: /}, upstream: app}]
-`, closedPort(t)))
+`, tcptest.ClosedAddr(t)))
 	code, body, h := get(t, newClient(), "http://"+gw.addr+"/x")
 	if code != 502 {
 		t.Fatalf("got %d %q, want 502", code, body)

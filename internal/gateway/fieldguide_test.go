@@ -1,13 +1,13 @@
 package gateway
 
 import (
-	"net"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/skjold-dev/skjold/internal/nginximport"
+	"github.com/skjold-dev/skjold/internal/tcptest"
 )
 
 // The field guide's nginx config, imported as it is (only the backend
@@ -24,7 +24,7 @@ func TestFieldGuideNginxConfigFailsFastAndRecovers(t *testing.T) {
 	run := func(t *testing.T, failTimeout, readTimeout string) *testGateway {
 		conf := strings.NewReplacer(
 			"10.0.0.5:8080", be.addr(),
-			"listen 80;", "listen "+freeAddr(t)+";",
+			"listen 80;", "listen "+tcptest.ClosedAddr(t)+";",
 			"fail_timeout=30s", "fail_timeout="+failTimeout,
 			"proxy_read_timeout 2s;", "proxy_read_timeout "+readTimeout+";",
 		).Replace(string(src))
@@ -81,15 +81,4 @@ func TestFieldGuideNginxConfigFailsFastAndRecovers(t *testing.T) {
 			return code == 200 && body == "backend ok"
 		})
 	})
-}
-
-// freeAddr returns a loopback address with a port that was free a moment
-// ago (nginx syntax has no port 0).
-func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/skjold-dev/skjold/internal/config"
+	"github.com/skjold-dev/skjold/internal/tcptest"
 )
 
 // gatedBackend answers /app/hold only when the test opens its gate, so a
@@ -112,7 +113,7 @@ func mustParse(t *testing.T, yaml string) *config.Config {
 // it.
 func TestRefusedReloadLeavesRunningGatewayAsBefore(t *testing.T) {
 	be := newGatedBackend(t)
-	dead := closedPort(t)
+	dead := tcptest.ClosedAddr(t)
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

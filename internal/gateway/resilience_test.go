@@ -4,13 +4,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/skjold-dev/skjold/internal/tcptest"
 )
 
 // stallServer answers /health and, while stalled, holds every other request
@@ -199,9 +200,7 @@ func TestRetriesOnAnotherTarget(t *testing.T) {
 	bad := newSwitchable(t, "bad")
 	bad.status.Store(502)
 	// A port nothing listens on: connection refused.
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	refused := ln.Addr().String()
-	ln.Close()
+	refused := tcptest.ClosedAddr(t)
 	gw := startGateway(t, fmt.Sprintf(`
 listeners: {public: {address: "127.0.0.1:0"}}
 upstreams:

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/skjold-dev/skjold/internal/tcptest"
 )
 
 // Connect errors count against a target even when the route retries only
@@ -18,7 +20,7 @@ upstreams:
     passive_health: {max_fails: 3, fail_timeout: 30s}
     breaker: {consecutive_failures: 5, open_for: 30s}
 routes: [{match: {path_prefix: /}, upstream: app, retry: {on: [http_503]}}]
-`, closedPort(t)))
+`, tcptest.ClosedAddr(t)))
 	c := newClient()
 	statuses := map[int]int{}
 	for range 8 {
@@ -46,7 +48,7 @@ upstreams:
     passive_health: {max_fails: 0}
     breaker: {consecutive_failures: 3, open_for: 30s}
 routes: [{match: {path_prefix: /}, upstream: app, retry: {on: [http_503]}}]
-`, closedPort(t)))
+`, tcptest.ClosedAddr(t)))
 	c := newClient()
 	var statuses []int
 	for range 6 {
@@ -68,7 +70,7 @@ func TestUnmatchedRequestCarriesARequestID(t *testing.T) {
 listeners: {public: {address: "127.0.0.1:0"}}
 upstreams: {app: {targets: [{address: %q}]}}
 routes: [{match: {path_prefix: /api/}, upstream: app}]
-`, closedPort(t)))
+`, tcptest.ClosedAddr(t)))
 	for _, tt := range []struct{ name, extra, want string }{
 		{"made up", "", ""},
 		{"the client's", "X-Request-ID: abc-123\r\n", "abc-123"},
@@ -100,7 +102,7 @@ func TestUnmatchedHeadRequestGetsNoBody(t *testing.T) {
 listeners: {public: {address: "127.0.0.1:0"}}
 upstreams: {app: {targets: [{address: %q}]}}
 routes: [{match: {path_prefix: /api/}, upstream: app}]
-`, closedPort(t)))
+`, tcptest.ClosedAddr(t)))
 	rc := dialRaw(t, gw.addr)
 	rc.send("HEAD /elsewhere HTTP/1.1\r\nHost: gw.test\r\n\r\n")
 	if r := rc.read("HEAD"); r.status != 404 || r.header.Get("X-Request-ID") == "" {

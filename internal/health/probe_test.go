@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/skjold-dev/skjold/internal/tcptest"
 	"go.uber.org/goleak"
 )
 
@@ -77,18 +78,6 @@ func hangUpListener(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// closedPort returns an address nothing listens on.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 func serve(t *testing.T, h http.HandlerFunc) string {
 	t.Helper()
 	srv := httptest.NewServer(h)
@@ -142,7 +131,7 @@ func TestProbeOutcomes(t *testing.T) {
 		}, wantOK: true, wantStatus: 200},
 		{name: "listener that never answers times out", addr: silentListener,
 			wantErr: "timeout after 200ms"},
-		{name: "closed port is refused", addr: closedPort,
+		{name: "closed port is refused", addr: func(t *testing.T) string { return tcptest.ClosedAddr(t) },
 			wantErr: "connect: connection refused"},
 		{name: "connection closed without a response", addr: hangUpListener,
 			wantErr: "connection closed before a complete response"},
@@ -251,7 +240,7 @@ func TestDescribeErrCallerClientTimeout(t *testing.T) {
 // all, against real targets, and checks that Stop leaves nothing behind.
 func TestCheckerAgainstRealServers(t *testing.T) {
 	healthy := serve(t, status(200))
-	refused := closedPort(t)
+	refused := tcptest.ClosedAddr(t)
 	var flaky atomic.Bool
 	flapping := serve(t, func(w http.ResponseWriter, r *http.Request) {
 		if flaky.Load() {

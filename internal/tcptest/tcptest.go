@@ -35,3 +35,17 @@ func Pair(tb testing.TB) (client, server net.Conn) {
 	tb.Cleanup(func() { client.Close(); server.Close() })
 	return client, server
 }
+
+// ClosedAddr returns a loopback address whose port was free a moment ago
+// and that nothing listens on: a dial to it is refused. (Another process
+// may take the port later; tests that need it refused keep it short.)
+func ClosedAddr(tb testing.TB) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
