@@ -1,15 +1,16 @@
 // Command report turns the benchmark's samples into its tables: one per
 // client concurrency comparing Skjold with nginx, HAProxy and the backend
 // reached directly, one for Skjold's own scenarios (many routes, an open
-// breaker, idle connections), and one checking issue 4's targets. It prints
-// them and, with -md, writes them as a Markdown page.
+// breaker, idle connections), one checking issue 4's targets, and one for
+// TLS (handshakes and keepalive over HTTPS) with issue 14's targets. It
+// prints them and, with -md, writes them as a Markdown page.
 //
 //	report -samples samples.txt -md bench/results/latest.md
 //
 // The samples file is written by bench/run, one line per measurement:
 //
 //	info KEY VALUE...
-//	run PHASE TARGET ROUND requests=N duration_us=N p50_us=N p99_us=N errors=N non2xx=N [cpu_us=N]
+//	run PHASE TARGET ROUND requests=N duration_us=N p50_us=N p99_us=N errors=N non2xx=N [cpu_us=N] [resumed=N]
 //	mem conns=N failed=N base_kib=N rss_kib=N
 package main
 

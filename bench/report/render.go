@@ -29,6 +29,7 @@ func Render(w io.Writer, s *Samples) {
 		fmt.Fprintln(w)
 		table(w, []string{"target", "measured", "met"}, "llc", targets)
 	}
+	renderTLS(w, s)
 }
 
 func renderInfo(w io.Writer, info map[string]string) {
@@ -46,7 +47,7 @@ func renderInfo(w io.Writer, info map[string]string) {
 	}
 	b.WriteString(".")
 	var versions []string
-	for _, k := range []struct{ key, name string }{{"skjold", "Skjold"}, {"nginx", "nginx"}, {"haproxy", "HAProxy"}, {"wrk", "wrk"}, {"go", "Go"}} {
+	for _, k := range []struct{ key, name string }{{"skjold", "Skjold"}, {"nginx", "nginx"}, {"haproxy", "HAProxy"}, {"wrk", "wrk"}, {"go", "Go"}, {"openssl", "OpenSSL"}} {
 		if v := info[k.key]; v != "" {
 			versions = append(versions, k.name+" "+v)
 		}

@@ -112,3 +112,68 @@ func TestRenderCallsOneRoundASmokeRun(t *testing.T) {
 		t.Errorf("one-round report does not warn that it is a smoke run\n%s", b.String())
 	}
 }
+
+// Two rounds of the TLS section: handshakes with resumed= counts, and
+// keepalive runs from wrk without.
+const tlsSamples = `info rounds 2
+info openssl 3.0.19
+info tls_skjold TLSv1.3 TLS_AES_128_GCM_SHA256 X25519
+info tls_nginx TLSv1.3 TLS_AES_128_GCM_SHA256 X25519
+run tls-full-ecdsa skjold 1 requests=3000 duration_us=1000000 p50_us=9000 p99_us=20000 errors=0 non2xx=0 resumed=0 cpu_us=810000
+run tls-full-ecdsa nginx 1 requests=3000 duration_us=1000000 p50_us=9000 p99_us=18000 errors=0 non2xx=0 resumed=0 cpu_us=900000
+run tls-full-ecdsa skjold 2 requests=2000 duration_us=1000000 p50_us=11000 p99_us=22000 errors=1 non2xx=0 resumed=0 cpu_us=540000
+run tls-full-ecdsa nginx 2 requests=2500 duration_us=1000000 p50_us=10000 p99_us=19000 errors=0 non2xx=0 resumed=0 cpu_us=750000
+run tls-resumed skjold 1 requests=4000 duration_us=1000000 p50_us=8000 p99_us=16000 errors=0 non2xx=0 resumed=3968 cpu_us=880000
+run tls-resumed nginx 1 requests=4000 duration_us=1000000 p50_us=8000 p99_us=16000 errors=0 non2xx=0 resumed=3968 cpu_us=900000
+run tls-c32 skjold 1 requests=40000 duration_us=1000000 p50_us=600 p99_us=1900 errors=0 non2xx=0 cpu_us=880000
+run tls-c32 nginx 1 requests=44000 duration_us=1000000 p50_us=590 p99_us=2600 errors=0 non2xx=0 cpu_us=880000
+`
+
+func TestRenderShowsTheTLSTableAndItsTargets(t *testing.T) {
+	s, err := Parse(strings.NewReader(tlsSamples))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Runs[0].Resumed != 0 || s.Runs[4].Resumed != 3968 || s.Runs[6].Resumed != -1 {
+		t.Errorf("resumed: got %v, %v, %v; want 0, 3968 and -1 (not counted)", s.Runs[0].Resumed, s.Runs[4].Resumed, s.Runs[6].Resumed)
+	}
+	var b bytes.Buffer
+	Render(&b, s)
+	out := strings.Join(strings.Fields(b.String()), " ")
+	for _, want := range []string{
+		"## TLS",
+		"OpenSSL's client (wrk's) negotiates TLSv1.3 TLS_AES_128_GCM_SHA256 X25519 with skjold; TLSv1.3 TLS_AES_128_GCM_SHA256 X25519 with nginx.",
+		"OpenSSL 3.0.19",
+		// skjold: median 2500 handshakes/s, p50 10 ms, CPU 270 µs per
+		// handshake (270 and 270); rate ÷ nginx 1.0 and 0.8 → 0.90; CPU
+		// ÷ nginx 0.9 and 0.9; 1 error over the rounds.
+		"| full handshakes, ECDSA P-256 | skjold | 2500 | 10.00 ms | 21.00 ms | 270.0 | 0.90 | 0.90 | 0% | 1 |",
+		"| resumed handshakes (session tickets) | skjold | 4000 | 8.00 ms | 16.00 ms | 220.0 | 1.00 | 0.98 | 99% | 0 |",
+		// wrk does not count resumptions.
+		"| keepalive requests over TLS, -c32 | skjold | 40000 | 600 µs | 1.90 ms | 22.0 | 0.91 | 1.10 | — | 0 |",
+		"## Issue 14's TLS targets",
+		"| full handshakes, ECDSA P-256: rate ≥ 1.0× nginx | 0.90× | no |",
+		"| full handshakes, ECDSA P-256: CPU per request ≤ 1.0× nginx | 0.90× | yes |",
+		"| resumed handshakes (session tickets): rate ≥ 1.0× nginx | 1.00× | yes |",
+		"| keepalive requests over TLS, -c32: CPU per request ≤ 1.0× nginx | 1.10× | no |",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q\n%s", want, b.String())
+		}
+	}
+	// Scenarios not measured get no rows, and plain HTTP tables none.
+	for _, unwanted := range []string{"RSA 2048", "-c256", "## -c32", "Issue 4's targets"} {
+		if strings.Contains(out, unwanted) {
+			t.Errorf("report has %q without runs for it\n%s", unwanted, b.String())
+		}
+	}
+}
+
+func TestRenderHasNoTLSTableWithoutTLSRuns(t *testing.T) {
+	s, _ := Parse(strings.NewReader(samples))
+	var b bytes.Buffer
+	Render(&b, s)
+	if strings.Contains(b.String(), "TLS") {
+		t.Errorf("a run without TLS samples shows a TLS table\n%s", b.String())
+	}
+}

@@ -10,7 +10,7 @@ import (
 
 // Run is one wrk run against one target.
 type Run struct {
-	Phase    string // c32, c256, routes, breaker
+	Phase    string // c32, c256, routes, breaker, tls-full-ecdsa, tls-full-rsa, tls-resumed, tls-c32, tls-c256
 	Target   string // direct, skjold, nginx, haproxy; 10 or 10000 for routes
 	Round    int
 	Requests float64
@@ -19,6 +19,7 @@ type Run struct {
 	Errors   float64 // socket errors and timeouts
 	Non2xx   float64 // answers with a status of 400 or more (wrk counts those)
 	CPU      float64 // µs of the target's CPU during the run; -1 when not measured
+	Resumed  float64 // handshakes that resumed a session (bench/handshakes); -1 when not counted
 }
 
 // RPS is the run's requests per second.
@@ -74,7 +75,7 @@ func Parse(r io.Reader) (*Samples, error) {
 			if err != nil {
 				return nil, fmt.Errorf("line %d: %w", n, err)
 			}
-			run := Run{Phase: f[1], Target: f[2], Round: round, CPU: -1}
+			run := Run{Phase: f[1], Target: f[2], Round: round, CPU: -1, Resumed: -1}
 			for _, k := range []struct {
 				name string
 				dst  *float64
@@ -87,6 +88,9 @@ func Parse(r io.Reader) (*Samples, error) {
 			}
 			if v, ok := kv["cpu_us"]; ok {
 				run.CPU = v
+			}
+			if v, ok := kv["resumed"]; ok {
+				run.Resumed = v
 			}
 			if run.Duration <= 0 {
 				return nil, fmt.Errorf("line %d: duration_us must be positive", n)
