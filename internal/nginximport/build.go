@@ -367,10 +367,6 @@ func (c *converter) resolve(r *routeDef, cfg *config.Config) *upstreamDef {
 // addresses and names them. It returns the names by address and each
 // address's first listen directive.
 func (c *converter) assignListeners() (names map[string]string, first map[string]*directive) {
-	type sock struct {
-		key  string
-		port int
-	}
 	wildPorts, v4WildPorts := map[int]bool{}, map[int]bool{}
 	for _, srv := range c.servers {
 		for _, l := range srv.listens {
@@ -381,6 +377,19 @@ func (c *converter) assignListeners() (names map[string]string, first map[string
 				}
 			}
 		}
+	}
+	c.foldAddresses(wildPorts, v4WildPorts)
+	return c.nameListeners()
+}
+
+// foldAddresses sets each server's listener addresses (addrs, addrOf):
+// a specific address on a port some server listens on for every
+// interface is folded into the wildcard, which Skjold cannot bind beside
+// it. It also marks the addresses that serve TLS.
+func (c *converter) foldAddresses(wildPorts, v4WildPorts map[int]bool) {
+	type sock struct {
+		key  string
+		port int
 	}
 	c.tlsAddrs = map[string]bool{}
 	spelled := map[sock]string{}
@@ -417,6 +426,12 @@ func (c *converter) assignListeners() (names map[string]string, first map[string
 			c.tlsAddrs[addr] = c.tlsAddrs[addr] || l.tls
 		}
 	}
+}
+
+// nameListeners names each listener address after its first listen
+// (http_80, https_443, http_127_0_0_1_8080). It returns the names by
+// address and each address's first listen directive.
+func (c *converter) nameListeners() (names map[string]string, first map[string]*directive) {
 	names, first = map[string]string{}, map[string]*directive{}
 	taken := map[string]bool{}
 	for _, srv := range c.servers {
