@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/skjold-dev/skjold/internal/certs/certstest"
 	"github.com/skjold-dev/skjold/internal/config"
 )
 
@@ -137,5 +138,38 @@ func TestImportNginxFollowsIncludesNextToTheFile(t *testing.T) {
 	cfg, err := config.Parse("stdout", []byte(out))
 	if err != nil || cfg.Routes[0].Timeouts.Response.D().String() != "7s" {
 		t.Errorf("err %v; routes %+v", err, cfg.Routes)
+	}
+}
+
+// TestImportNginxTLSServerWritesCertificatesThatCheckLoads: a certbot-style
+// pair of servers imports to a TLS listener whose certificate paths,
+// relative in nginx, are absolute in the YAML; the -o file passes check.
+func TestImportNginxTLSServerWritesCertificatesThatCheckLoads(t *testing.T) {
+	ca := certstest.NewCA(t, "Test CA")
+	leaf := ca.Issue(certstest.Options{}, "app.example.com")
+	dir := filepath.Dir(ca.File)
+	conf := "server {\nlisten 80;\nserver_name app.example.com;\nreturn 301 https://$host$request_uri;\n}\n" +
+		"server {\nlisten 443 ssl;\nserver_name app.example.com;\n" +
+		"ssl_certificate " + filepath.Base(leaf.CertFile) + ";\nssl_certificate_key " + filepath.Base(leaf.KeyFile) + ";\n" +
+		"location / { proxy_pass http://127.0.0.1:9000; }\n}\n"
+	path := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	yaml := filepath.Join(t.TempDir(), "skjold.yaml")
+	code, _, errOut := runCLI(t, "import", "nginx", path, "-o", yaml)
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	cfg, err := config.LoadFile(yaml)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := cfg.Listeners["https_443"]
+	if l == nil || l.TLS == nil || len(l.TLS.Certificates) != 1 || l.TLS.Certificates[0].CertFile != leaf.CertFile || l.RedirectHTTPFrom != ":80" {
+		t.Fatalf("listeners = %+v", cfg.Listeners)
+	}
+	if code, out, errOut := runCLI(t, "check", "-c", yaml); code != 0 {
+		t.Errorf("check: exit %d, %s%s", code, out, errOut)
 	}
 }

@@ -1,6 +1,7 @@
 package nginximport
 
 import (
+	"cmp"
 	"fmt"
 	"net"
 	"path/filepath"
@@ -28,6 +29,19 @@ type converter struct {
 	upstreamNames map[string]bool
 	servers       []*serverDef
 	accessLog     config.AccessLog
+	// confDir is nginx's configuration directory, absolute: relative
+	// certificate paths are resolved against it.
+	confDir string
+	// tlsAddrs are the listener addresses that serve TLS.
+	tlsAddrs map[string]bool
+}
+
+// now is the time certificates are checked at.
+func (c *converter) now() time.Time {
+	if c.opts.Now != nil {
+		return c.opts.Now()
+	}
+	return time.Now()
 }
 
 // convert parses src and translates it.
@@ -41,6 +55,13 @@ func (c *converter) convert(src []byte) (*config.Config, error) {
 			r.stack = []string{abs}
 		}
 	}
+	// nginx resolves certificate paths like include paths; without a
+	// directory, from where it runs.
+	dir, err := filepath.Abs(cmp.Or(r.dir, "."))
+	if err != nil {
+		return nil, fmt.Errorf("resolving nginx's configuration directory: %w", err)
+	}
+	c.confDir = dir
 	top, err := r.parse(c.file, src)
 	if err != nil {
 		return nil, err
@@ -169,6 +190,10 @@ func (c *converter) build() (*config.Config, error) {
 				c.drop(r.d, srv, r.prefix, r.prefix, false, fmt.Sprintf("upstream %q has no server Skjold can use", r.host))
 				return true
 			}
+			if why := c.upstreamTLSConflict(r, u); why != "" {
+				c.drop(r.d, srv, r.prefix, r.prefix, false, why)
+				return true
+			}
 			upstreamOf[r] = u
 			return false
 		})
@@ -176,6 +201,9 @@ func (c *converter) build() (*config.Config, error) {
 
 	names, first := c.assignListeners()
 	defaults := c.defaultServers()
+	if err := c.checkDefaultCertificates(defaults); err != nil {
+		return nil, err
+	}
 	c.dropUnservable()
 	c.dropShadowed(upstreamOf)
 
@@ -195,9 +223,13 @@ func (c *converter) build() (*config.Config, error) {
 		all = append(all, name)
 		l := &config.Listener{Address: addr}
 		c.listenerTimeouts(l, addr, defaults[addr])
+		if c.tlsAddrs[addr] {
+			c.listenerTLS(l, defaults[addr])
+		}
 		cfg.Listeners[name] = l
 	}
 	slices.Sort(all)
+	c.translateRedirects(cfg, names, used)
 	c.moveAdmin(cfg, first)
 
 	for _, srv := range c.servers {
@@ -235,7 +267,7 @@ func (c *converter) dropUnservable() {
 	for _, srv := range c.servers {
 		switch {
 		case len(srv.routes) == 0:
-			if len(srv.addrs) > 0 {
+			if len(srv.addrs) > 0 && srv.redirect == nil { // a redirect is reported by translateRedirects
 				c.warn(srv.d, "nothing to import from this server (no location with a usable proxy_pass)")
 			}
 		case len(srv.addrs) == 0:
@@ -315,12 +347,18 @@ func (c *converter) resolve(r *routeDef, cfg *config.Config) *upstreamDef {
 		}
 	}
 	addr := joinHostPort(r.host, r.port)
-	if u, ok := c.synthesized[addr]; ok {
+	// One upstream per address and protocol: the same address over
+	// http:// and https:// (or with other TLS settings) is two upstreams.
+	key := addr
+	if r.tls != nil {
+		key = fmt.Sprintf("https://%s %+v", addr, *r.tls)
+	}
+	if u, ok := c.synthesized[key]; ok {
 		return u
 	}
 	u := &upstreamDef{name: c.upstreamName(addr), d: r.pass, up: &config.Upstream{}}
 	c.fillUpstream(u, []upstreamServer{{addr: addr, weight: 1, maxFails: nginxMaxFails, failTimeout: nginxFailTimeout}}, false)
-	c.synthesized[addr] = u
+	c.synthesized[key] = u
 	cfg.Upstreams[u.name] = u.up
 	return u
 }
@@ -329,10 +367,6 @@ func (c *converter) resolve(r *routeDef, cfg *config.Config) *upstreamDef {
 // addresses and names them. It returns the names by address and each
 // address's first listen directive.
 func (c *converter) assignListeners() (names map[string]string, first map[string]*directive) {
-	type sock struct {
-		key  string
-		port int
-	}
 	wildPorts, v4WildPorts := map[int]bool{}, map[int]bool{}
 	for _, srv := range c.servers {
 		for _, l := range srv.listens {
@@ -344,9 +378,21 @@ func (c *converter) assignListeners() (names map[string]string, first map[string
 			}
 		}
 	}
-	names, first = map[string]string{}, map[string]*directive{}
+	c.foldAddresses(wildPorts, v4WildPorts)
+	return c.nameListeners()
+}
+
+// foldAddresses sets each server's listener addresses (addrs, addrOf):
+// a specific address on a port some server listens on for every
+// interface is folded into the wildcard, which Skjold cannot bind beside
+// it. It also marks the addresses that serve TLS.
+func (c *converter) foldAddresses(wildPorts, v4WildPorts map[int]bool) {
+	type sock struct {
+		key  string
+		port int
+	}
+	c.tlsAddrs = map[string]bool{}
 	spelled := map[sock]string{}
-	taken := map[string]bool{}
 	for _, srv := range c.servers {
 		for _, l := range srv.listens {
 			wild := ":" + strconv.Itoa(l.port)
@@ -375,19 +421,40 @@ func (c *converter) assignListeners() (names map[string]string, first map[string
 			if !slices.Contains(srv.addrs, addr) {
 				srv.addrs = append(srv.addrs, addr)
 			}
-			if _, ok := names[addr]; !ok {
-				base := "http_" + strconv.Itoa(l.port)
-				if addr != wild {
-					base = "http_" + safeName(l.host) + "_" + strconv.Itoa(l.port)
-				}
-				name := base
-				for i := 2; taken[name]; i++ {
-					name = base + "_" + strconv.Itoa(i)
-				}
-				taken[name] = true
-				names[addr] = name
-				first[addr] = l.d
+			// As in nginx, one "ssl" makes the socket TLS for every
+			// server on it.
+			c.tlsAddrs[addr] = c.tlsAddrs[addr] || l.tls
+		}
+	}
+}
+
+// nameListeners names each listener address after its first listen
+// (http_80, https_443, http_127_0_0_1_8080). It returns the names by
+// address and each address's first listen directive.
+func (c *converter) nameListeners() (names map[string]string, first map[string]*directive) {
+	names, first = map[string]string{}, map[string]*directive{}
+	taken := map[string]bool{}
+	for _, srv := range c.servers {
+		for i, l := range srv.listens {
+			addr := srv.addrOf[i]
+			if _, ok := names[addr]; ok {
+				continue
 			}
+			base := "http_"
+			if c.tlsAddrs[addr] {
+				base = "https_"
+			}
+			if addr != ":"+strconv.Itoa(l.port) {
+				base += safeName(l.host) + "_"
+			}
+			base += strconv.Itoa(l.port)
+			name := base
+			for i := 2; taken[name]; i++ {
+				name = base + "_" + strconv.Itoa(i)
+			}
+			taken[name] = true
+			names[addr] = name
+			first[addr] = l.d
 		}
 	}
 	return names, first

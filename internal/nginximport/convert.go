@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/skjold-dev/skjold/internal/config"
 	"go.yaml.in/yaml/v3"
@@ -62,6 +63,8 @@ type Options struct {
 	// its requests now go elsewhere, or a check nginx made is lost; each
 	// such place is still reported with severity Routing. Default false.
 	AllowRerouting bool
+	// Now is the time certificates must be valid at. Default time.Now.
+	Now func() time.Time
 }
 
 // Convert translates the nginx configuration src, read from the file name,

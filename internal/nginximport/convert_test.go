@@ -597,9 +597,14 @@ func TestServersAndLocations(t *testing.T) {
 			warn: []string{"nginx.conf:2: proxy_pass: ROUTING: http://10.0.0.1:80/v2/: replacing the location prefix /api/ with /v2/ is not supported"},
 		},
 		{
-			name: "https upstreams and variables are skipped",
+			name: "https upstreams become TLS upstreams; variables are skipped",
 			conf: "server { listen 80;\nlocation /a/ { proxy_pass https://10.0.0.1; }\nlocation /b/ { proxy_pass http://$backend; }\nlocation / { proxy_pass http://10.0.0.1:80; } }",
-			warn: []string{`nginx.conf:2: location: ROUTING: /a/: proxy_pass https://10.0.0.1: TLS to upstreams is not translated yet; not imported, so requests for /a/ will match route "/" → upstream 10_0_0_1_80`, "nginx.conf:3: location: ROUTING: /b/: proxy_pass http://$backend: variables"},
+			warn: []string{"nginx.conf:2: proxy_pass: nginx does not verify the upstream's certificate", "nginx.conf:3: location: ROUTING: /b/: proxy_pass http://$backend: variables"},
+			check: func(t *testing.T, c *config.Config) {
+				if u := c.Upstreams["10_0_0_1_443"]; u == nil || u.TLS == nil || !u.TLS.InsecureSkipVerify || u.Targets[0].Address != "10.0.0.1:443" {
+					t.Errorf("upstreams = %+v", c.Upstreams)
+				}
+			},
 		},
 		{
 			name: "exact, regex and named locations are skipped; ^~ is a prefix",
@@ -714,19 +719,19 @@ func TestServersAndLocations(t *testing.T) {
 			},
 		},
 		{
-			name: "ssl listeners are skipped",
-			conf: "server {\nlisten 80;\nlisten 443 ssl;\nssl_certificate a.pem;\nlocation / { proxy_pass http://10.0.0.1:80; } }",
-			warn: []string{"nginx.conf:3: listen: ROUTING: :443 is a TLS listener (listen ... ssl); TLS listeners are not translated yet", "nginx.conf:4: ssl_certificate: not translated (a TLS setting"},
+			name: "a server whose TLS cannot be translated keeps its plain listener",
+			conf: "server {\nlisten 80;\nlisten 443 ssl;\nssl_certificate $ssl_server_name.pem;\nssl_certificate_key $ssl_server_name.key;\nlocation / { proxy_pass http://10.0.0.1:80; } }",
+			warn: []string{"nginx.conf:4: ssl_certificate: ROUTING: $ssl_server_name.pem: certificates chosen by variables are not supported; this server's TLS listeners are not imported"},
 			check: func(t *testing.T, c *config.Config) {
-				if len(c.Listeners) != 1 {
+				if len(c.Listeners) != 1 || c.Listeners["http_80"] == nil {
 					t.Errorf("listeners = %v", c.Listeners)
 				}
 			},
 		},
 		{
-			name: "a server with only TLS listeners is not imported",
-			conf: "server {\nlisten 443 ssl;\nlocation / { proxy_pass http://10.0.0.1:80; } }\nserver { listen 80; location / { proxy_pass http://10.0.0.2:80; } }",
-			warn: []string{"nginx.conf:1: server: no listener Skjold can serve", "nginx.conf:2: listen: ROUTING: :443 is a TLS listener"},
+			name: "a server left without listeners is not imported",
+			conf: "server {\nlisten 443 ssl;\nssl_certificate $ssl_server_name.pem;\nssl_certificate_key $ssl_server_name.key;\nlocation / { proxy_pass http://10.0.0.1:80; } }\nserver { listen 80; location / { proxy_pass http://10.0.0.2:80; } }",
+			warn: []string{"nginx.conf:1: server: no listener Skjold can serve", "nginx.conf:3: ssl_certificate: ROUTING: $ssl_server_name.pem: certificates chosen by variables"},
 			check: func(t *testing.T, c *config.Config) {
 				if len(c.Routes) != 1 || c.Routes[0].Upstream != "10_0_0_2_80" {
 					t.Errorf("routes = %+v", c.Routes)
@@ -831,7 +836,7 @@ func TestNothingToImport(t *testing.T) {
 		"",
 		"# only a comment\n",
 		"server { listen 80; location / { root /srv; } }",
-		"server { listen 443 ssl; location / { proxy_pass http://10.0.0.1:80; } }",
+		"server { listen 443 ssl; ssl_certificate $ssl_server_name.pem; ssl_certificate_key $ssl_server_name.key; location / { proxy_pass http://10.0.0.1:80; } }",
 		"upstream u { server 10.0.0.1 down; }\nserver { location / { proxy_pass http://u; } }",
 	} {
 		_, ws, err := Convert("nginx.conf", []byte(conf), Options{AllowRerouting: true})

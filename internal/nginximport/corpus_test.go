@@ -35,15 +35,28 @@ func corpusFiles(t *testing.T) []string {
 	return files
 }
 
-// convertCorpus converts one corpus file as the CLI does: includes
-// resolved from the corpus directory.
-func convertCorpus(t *testing.T, path string, allow bool) (string, []Warning, error) {
+// copyCorpus copies the corpus into dir with the certificate its TLS
+// servers name (tls/cert.pem, tls/key.pem), as nginx -t and the importer
+// both need the files to exist, and returns dir.
+func copyCorpus(t *testing.T, dir string) string {
 	t.Helper()
+	if err := os.CopyFS(dir, os.DirFS(corpusDir)); err != nil {
+		t.Fatal(err)
+	}
+	writeCert(t, filepath.Join(dir, "tls"))
+	return dir
+}
+
+// convertCorpus converts the corpus file name in dir (a copyCorpus) as the
+// CLI does: includes and certificates resolved from dir. In the YAML, dir
+// is written as <corpus>, so the golden files do not depend on it.
+func convertCorpus(t *testing.T, dir, name string, allow bool) (string, []Warning, error) {
+	t.Helper()
+	path := filepath.Join(dir, name)
 	src, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	name := filepath.Base(path)
 	cfg, ws, err := Convert(name, src, Options{File: path, AllowRerouting: allow})
 	out := ""
 	if err == nil {
@@ -52,7 +65,7 @@ func convertCorpus(t *testing.T, path string, allow bool) (string, []Warning, er
 			t.Fatalf("%s: Marshal: %v", name, merr)
 		}
 		mustLoad(t, cfg)
-		out = string(b)
+		out = strings.ReplaceAll(string(b), dir, "<corpus>")
 	}
 	return out, ws, err
 }
@@ -60,16 +73,17 @@ func convertCorpus(t *testing.T, path string, allow bool) (string, []Warning, er
 // TestCorpusMatchesGolden: every real-world configuration imports exactly
 // as its golden file says: the warnings, then the YAML or the error.
 func TestCorpusMatchesGolden(t *testing.T) {
+	dir := copyCorpus(t, t.TempDir())
 	for _, path := range corpusFiles(t) {
 		t.Run(filepath.Base(path), func(t *testing.T) {
-			out, ws, err := convertCorpus(t, path, false)
+			out, ws, err := convertCorpus(t, dir, filepath.Base(path), false)
 			var b strings.Builder
 			for _, line := range Report(ws) {
 				b.WriteString(line + "\n")
 			}
 			b.WriteString("---\n")
 			if err != nil {
-				b.WriteString("error: " + err.Error() + "\n")
+				b.WriteString("error: " + strings.ReplaceAll(err.Error(), dir, "<corpus>") + "\n")
 			} else {
 				b.WriteString(out)
 			}
@@ -96,9 +110,10 @@ func TestCorpusMatchesGolden(t *testing.T) {
 // changes who gets what; with AllowRerouting a refused file imports (or
 // has nothing to import) and still reports those places.
 func TestCorpusNeverReroutesSilently(t *testing.T) {
+	dir := copyCorpus(t, t.TempDir())
 	for _, path := range corpusFiles(t) {
 		t.Run(filepath.Base(path), func(t *testing.T) {
-			_, ws, err := convertCorpus(t, path, false)
+			_, ws, err := convertCorpus(t, dir, filepath.Base(path), false)
 			routing := 0
 			for _, w := range ws {
 				if w.Severity == Routing {
@@ -120,7 +135,7 @@ func TestCorpusNeverReroutesSilently(t *testing.T) {
 			if routing == 0 {
 				t.Fatalf("refused without a Routing warning: %v", err)
 			}
-			_, ws2, err := convertCorpus(t, path, true)
+			_, ws2, err := convertCorpus(t, dir, filepath.Base(path), true)
 			if err != nil && !errors.Is(err, ErrNothingToImport) {
 				t.Fatalf("with AllowRerouting: %v", err)
 			}
@@ -156,11 +171,8 @@ func TestCorpusParsesExactlyWhatNginxAccepts(t *testing.T) {
 	}
 	isolate := isolation(t, nginx)
 	prefix := t.TempDir()
-	conf := filepath.Join(prefix, "conf")
-	if err := os.CopyFS(conf, os.DirFS(corpusDir)); err != nil {
-		t.Fatal(err)
-	}
-	writeCert(t, filepath.Join(conf, "tls"))
+	// The importer reads the same copy, certificate included.
+	conf := copyCorpus(t, filepath.Join(prefix, "conf"))
 	for _, path := range corpusFiles(t) {
 		name := filepath.Base(path)
 		t.Run(name, func(t *testing.T) {
@@ -182,7 +194,7 @@ func TestCorpusParsesExactlyWhatNginxAccepts(t *testing.T) {
 			args := append(isolate, nginx, "-t", "-q", "-e", "stderr", "-p", prefix, "-c", main)
 			out, nerr := exec.CommandContext(ctx, args[0], args[1:]...).CombinedOutput()
 			nginxOK := nerr == nil
-			_, _, cerr := convertCorpus(t, path, true)
+			_, _, cerr := convertCorpus(t, conf, name, true)
 			importOK := !errors.Is(cerr, ErrInvalid)
 			if nginxOK != importOK {
 				t.Errorf("nginx -t accepts: %v (%s); the importer parses: %v (%v)", nginxOK, strings.TrimSpace(string(out)), importOK, cerr)

@@ -59,7 +59,7 @@ func TestDroppedLocationsRefuseAndSayWhereRequestsGo(t *testing.T) {
 		{"regex", `location ~ \.php$ { proxy_pass http://127.0.0.1:9001; }`, `~ \.php$: regular-expression locations are not supported yet; not imported, so requests matching ~ \.php$ will match route "/"`},
 		{"exact", "location = /status { proxy_pass http://127.0.0.1:9001; }", `= /status: exact-match locations are not supported yet; not imported, so requests for = /status will match route "/"`},
 		{"static files", "location /static/ { root /srv; }", `/static/: no proxy_pass, so nginx answers these requests itself`},
-		{"https upstream", "location /pay/ { proxy_pass https://127.0.0.1:9443; }", `/pay/: proxy_pass https://127.0.0.1:9443: TLS to upstreams is not translated yet; not imported, so requests for /pay/ will match route "/"`},
+		{"https upstream with a client certificate chosen by a variable", "location /pay/ { proxy_pass https://127.0.0.1:9443; proxy_ssl_certificate $c.pem; proxy_ssl_certificate_key $c.key; }", `/pay/: proxy_ssl_certificate $c.pem: client certificates chosen by variables are not supported; not imported, so requests for /pay/ will match route "/"`},
 		{"unix upstream", "location /app/ { proxy_pass http://unix:/run/app.sock:/; }", `Skjold dials upstreams over TCP only, not unix sockets; not imported, so requests for /app/ will match route "/"`},
 	}
 	for _, tt := range tests {
@@ -149,23 +149,27 @@ func TestTryFilesToANamedLocationProxies(t *testing.T) {
 	}
 }
 
-// TestTLSServersImportTheSameWhateverTheSpelling: listen 443 ssl and
-// listen 443 with ssl on are both refused, and both leave the TLS listener
-// out under AllowRerouting; neither becomes plain HTTP on :443.
-func TestTLSServersImportTheSameWhateverTheSpelling(t *testing.T) {
+// TestUntranslatableTLSServersAreNeverServedAsPlainHTTP: listen 443 ssl
+// and listen 443 with ssl on import to the same TLS listener
+// (TestTLSListenSpellingsImportToTheSameTLSListener); when the server's
+// TLS cannot be translated (certificates chosen by a variable), both
+// spellings are refused alike, and under AllowRerouting the TLS listener
+// is left out rather than becoming plain HTTP on :443.
+func TestUntranslatableTLSServersAreNeverServedAsPlainHTTP(t *testing.T) {
 	// ssl on makes every listen of its server TLS, so the plain listener is
 	// in a server of its own.
 	plain := "server {\nlisten 80;\nlocation / { proxy_pass http://127.0.0.1:9000; }\n}\n"
+	certs := "ssl_certificate $ssl_server_name.pem;\nssl_certificate_key $ssl_server_name.key;\n"
 	body := "location / { proxy_pass http://127.0.0.1:9001; }\n}\n"
 	spellings := map[string]string{
-		"listen ssl":        plain + "server {\nlisten 443 ssl;\n" + body,
-		"ssl on":            plain + "server {\nlisten 443;\nssl on;\n" + body,
-		"http-level ssl on": "ssl on;\nserver {\nlisten 443;\n" + body,
+		"listen ssl":        plain + "server {\nlisten 443 ssl;\n" + certs + body,
+		"ssl on":            plain + "server {\nlisten 443;\nssl on;\n" + certs + body,
+		"http-level ssl on": "ssl on;\n" + certs + "server {\nlisten 443;\n" + body,
 	}
 	for name, src := range spellings {
 		t.Run(name, func(t *testing.T) {
 			_, ws, err := Convert("nginx.conf", []byte(src), Options{})
-			if !errors.Is(err, ErrRerouting) || !hasWarning(ws, Routing, ":443 is a TLS listener") {
+			if !errors.Is(err, ErrRerouting) || !hasWarning(ws, Routing, "certificates chosen by variables are not supported; this server's TLS listeners are not imported") {
 				t.Fatalf("err = %v, warnings:\n%s", err, strings.Join(Report(ws), "\n"))
 			}
 			cfg, _, err := Convert("nginx.conf", []byte(src), Options{AllowRerouting: true})

@@ -41,6 +41,8 @@ type settings struct {
 	ssl *directive
 	// The checks nginx inherits level by level, each kind on its own.
 	access, basicAuth, authRequest *check
+	// tls are the TLS directives in effect (tls.go).
+	tls tlsSettings
 }
 
 // nextUpstream is a parsed proxy_next_upstream.
@@ -69,6 +71,13 @@ func (c *converter) common(d *directive, set *settings, seen map[string]bool, lv
 		return c.setting(d, set, lvl)
 	case "proxy_set_header":
 		return c.proxySetHeader(d)
+	case "ssl_certificate", "ssl_certificate_key", "ssl_protocols", "ssl_client_certificate", "ssl_verify_client":
+		return c.serverTLSDirective(d, set, seen, lvl)
+	case "proxy_ssl_verify", "proxy_ssl_server_name", "proxy_ssl_trusted_certificate", "proxy_ssl_name",
+		"proxy_ssl_certificate", "proxy_ssl_certificate_key":
+		return c.proxyTLSDirective(d, set, seen)
+	case "add_header":
+		return c.addHeader(d, set, seen, lvl)
 	case "proxy_http_version":
 		if err := c.args(d, 1, 1); err != nil {
 			return err
@@ -268,8 +277,12 @@ func reason(name string) (Severity, string) {
 	switch {
 	case strings.HasPrefix(name, "gzip"), name == "brotli":
 		return Behaviour, "Skjold does not compress"
+	case name == "ssl_stapling", name == "ssl_stapling_verify", name == "ssl_stapling_file", name == "ssl_stapling_responder":
+		return Behaviour, "Skjold does not staple OCSP responses; clients that check revocation ask the CA themselves"
+	case name == "ssl_crl", name == "proxy_ssl_crl":
+		return Behaviour, "Skjold does not check certificate revocation lists; a revoked certificate is accepted"
 	case strings.HasPrefix(name, "ssl"), strings.HasPrefix(name, "proxy_ssl"):
-		return NoEffect, "a TLS setting; TLS listeners and upstreams are reported where they are declared"
+		return NoEffect, "Skjold chooses its own TLS parameters: TLS 1.2 and 1.3 with AEAD ciphers only and session tickets whose keys rotate"
 	case name == "http2":
 		return Behaviour, "Skjold serves HTTP/1.1; clients fall back to it"
 	case strings.HasPrefix(name, "proxy_cache"), strings.HasPrefix(name, "proxy_store"),

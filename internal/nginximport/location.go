@@ -2,6 +2,8 @@ package nginximport
 
 import (
 	"strings"
+
+	"github.com/skjold-dev/skjold/internal/config"
 )
 
 // droppedLocation is a location that did not become a route. Its requests
@@ -229,11 +231,20 @@ func (c *converter) route(loc, pass *directive, prefix string, srv *serverDef, s
 		return nil
 	}
 	scheme, rest, ok := strings.Cut(url, "://")
+	defPort := 80
+	var tls *config.UpstreamTLS
 	switch {
 	case ok && strings.EqualFold(scheme, "http"):
 	case ok && strings.EqualFold(scheme, "https"):
-		c.drop(loc, srv, prefix, prefix, false, "proxy_pass "+url+": TLS to upstreams is not translated yet")
-		return nil
+		t, why, err := c.upstreamTLS(pass, set)
+		if err != nil {
+			return err
+		}
+		if why != "" {
+			c.drop(loc, srv, prefix, prefix, false, why)
+			return nil
+		}
+		tls, defPort = t, 443
 	default:
 		return c.errorf(pass, "invalid URL prefix in %q", url)
 	}
@@ -245,8 +256,8 @@ func (c *converter) route(loc, pass *directive, prefix string, srv *serverDef, s
 		c.drop(loc, srv, prefix, prefix, false, "proxy_pass "+url+": Skjold dials upstreams over TCP only, not unix sockets")
 		return nil
 	}
-	r := &routeDef{d: loc, pass: pass, prefix: prefix, srv: srv, set: set, checks: checks}
-	host, port, err := splitHostPort(hostport, 80)
+	r := &routeDef{d: loc, pass: pass, prefix: prefix, srv: srv, set: set, checks: checks, tls: tls}
+	host, port, err := splitHostPort(hostport, defPort)
 	if err != nil {
 		return c.errorf(pass, "%v", err)
 	}

@@ -60,6 +60,7 @@ func (c *converter) check(d *directive, set *settings, b *blockChecks, lvl level
 		switch d.args[0] {
 		case "on":
 			set.ssl = d
+			c.note(d, "deprecated in nginx (removed in 1.25.1): it makes every listen of this server TLS, and is imported exactly as listen ... ssl")
 		case "off":
 			set.ssl = nil
 		default:

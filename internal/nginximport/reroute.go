@@ -49,8 +49,8 @@ func (c *converter) reportDropped(cfg *config.Config, names map[string]string, r
 		return t
 	}
 	for _, srv := range c.servers {
-		if len(srv.addrs) == 0 {
-			continue // not served at all: nothing is re-routed
+		if len(srv.addrs) == 0 || srv.redirected {
+			continue // not served at all, or redirected as in nginx: nothing is re-routed
 		}
 		c.addImplicitRoot(srv)
 		for _, dl := range srv.dropped {

@@ -29,6 +29,15 @@ type serverDef struct {
 	// addrs are the listener addresses after folding, in order; addrOf
 	// holds the folded address of each of listens.
 	addrs, addrOf []string
+	// tls is what the server's TLS listens serve; nil without any.
+	tls *serverTLS
+	// redirect is a server-level return that sends every request to
+	// https:// on the same host and path, which may become the
+	// redirect_http_from of a TLS listener.
+	redirect *directive
+	// redirected is set once redirect became a redirect_http_from: the
+	// server's requests are answered as nginx answered them.
+	redirected bool
 }
 
 // listenDef is one usable listen directive.
@@ -56,6 +65,8 @@ type routeDef struct {
 	port    int
 	hasPort bool
 	strip   bool
+	// tls is set for proxy_pass https://: the upstream's tls section.
+	tls *config.UpstreamTLS
 	// checks are what nginx tests before proxying that the route lacks.
 	checks []*check
 }
@@ -115,9 +126,14 @@ func (c *converter) server(d *directive, parent settings) error {
 	}
 	c.finishChecks(&b, &set)
 	srv.set = set
-	c.translateTLS(srv)
+	if err := c.translateTLS(srv); err != nil {
+		return err
+	}
 	c.servers = append(c.servers, srv)
 	if b.answer != nil {
+		if httpsRedirect(b.answer.d) {
+			srv.redirect = b.answer.d
+		}
 		// The server's rewrite phase answers before any location is chosen.
 		c.drop(b.answer.d, srv, "every path", "/", true, "nginx "+b.answer.what+" for this whole server")
 		return nil

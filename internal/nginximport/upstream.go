@@ -31,6 +31,11 @@ type upstreamDef struct {
 	// unusable is set when no server in the block can be imported; routes to
 	// it are dropped.
 	unusable bool
+	// block is set for an upstream block (not a proxy_pass address).
+	block bool
+	// tlsFrom is the first route to use the upstream, which decided
+	// whether it speaks TLS (up.TLS).
+	tlsFrom *routeDef
 }
 
 // upstreamServer is one parsed "server" line of an upstream block.
@@ -58,7 +63,7 @@ func (c *converter) upstream(d *directive) error {
 	if !config.ValidHostName(name) {
 		return c.errorf(d, "invalid upstream name %q", name)
 	}
-	def := &upstreamDef{name: c.upstreamName(name), d: d, up: &config.Upstream{}}
+	def := &upstreamDef{name: c.upstreamName(name), d: d, up: &config.Upstream{}, block: true}
 	if def.name != name {
 		c.note(d, "upstream %q is named %q in Skjold, whose names use only letters, digits, \"-\" and \"_\"", name, def.name)
 	}
