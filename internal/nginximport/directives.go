@@ -277,8 +277,10 @@ func reason(name string) (Severity, string) {
 	switch {
 	case strings.HasPrefix(name, "gzip"), name == "brotli":
 		return Behaviour, "Skjold does not compress"
-	case name == "ssl_stapling", name == "ssl_stapling_verify", name == "ssl_stapling_file", name == "ssl_stapling_responder":
-		return Behaviour, "Skjold does not staple OCSP responses; clients that check revocation ask the CA themselves"
+	case name == "ssl_stapling", name == "ssl_stapling_verify":
+		return NoEffect, "Skjold always staples an OCSP response when the certificate names a responder"
+	case name == "ssl_stapling_file", name == "ssl_stapling_responder":
+		return Behaviour, "Skjold staples only what the responder named in the certificate answers; a file or another responder is not used"
 	case name == "ssl_crl", name == "proxy_ssl_crl":
 		return Behaviour, "Skjold does not check certificate revocation lists; a revoked certificate is accepted"
 	case strings.HasPrefix(name, "ssl"), strings.HasPrefix(name, "proxy_ssl"):
