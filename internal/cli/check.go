@@ -21,7 +21,7 @@ func newCheck(s streams) *cobra.Command {
 			"A valid file prints a one-line summary to stdout and exits 0.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := config.LoadFile(path)
+			c, err := loadConfig(path)
 			var ve *config.ValidationError
 			if errors.As(err, &ve) {
 				fmt.Fprintln(s.err, ve.Error())

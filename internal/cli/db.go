@@ -43,7 +43,7 @@ func newDB(s streams) *cobra.Command {
 // --cluster's, the one service is on when service is set, else all. Only
 // the selected clusters' admin DSNs are read.
 func dbSetup(s streams, f *dbCmdFlags, service string) ([]*dbprov.Provisioner, error) {
-	c, err := config.LoadFile(f.config)
+	c, err := loadConfig(f.config)
 	var ve *config.ValidationError
 	if errors.As(err, &ve) {
 		fmt.Fprintln(s.err, ve.Error())

@@ -13,7 +13,6 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
-	"github.com/skjold-dev/skjold/internal/config"
 	"github.com/skjold-dev/skjold/internal/deploy"
 )
 
@@ -83,7 +82,7 @@ func openDeployer(s streams, f *deployFlags, service string, progress deploy.Rep
 	if f.configPath == "" {
 		return nil, nil, withCode(deployExitFailed, errors.New("-c/--config is required: the config file with the services section"))
 	}
-	cfg, err := config.LoadFile(f.configPath)
+	cfg, err := loadConfig(f.configPath)
 	if err != nil {
 		return nil, nil, reportConfigError(s, err)
 	}

@@ -20,7 +20,7 @@ type dbConfig struct {
 // or "postgres"): the named one, or the only one. The services' connection
 // limits on it are summed.
 func readDBConfig(path, cluster, engine string) (dbConfig, error) {
-	c, err := config.LoadFile(path)
+	c, err := loadConfig(path)
 	if err != nil {
 		return dbConfig{}, err
 	}

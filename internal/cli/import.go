@@ -85,7 +85,7 @@ func newImportNginx(s streams) *cobra.Command {
 			}
 			// The importer promises configs that load; check the bytes
 			// exactly as serve would read them.
-			if _, err := config.Parse("translation of "+name, out); err != nil {
+			if _, err := config.Parse("translation of "+name, out, configChecks()...); err != nil {
 				return withCode(1, fmt.Errorf("import nginx: the translated config does not validate, which is a bug in the importer; please report it with the nginx file:\n%w", err))
 			}
 			if output == "" {

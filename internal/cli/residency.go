@@ -45,7 +45,7 @@ func newResidencyCheck(s streams) *cobra.Command {
 			"as a JSON document instead.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := config.LoadFile(path)
+			c, err := loadConfig(path)
 			if err != nil {
 				return reportConfigError(s, err)
 			}
@@ -87,7 +87,7 @@ func newResidencyReport(s streams) *cobra.Command {
 			"`skjold residency check` to fail a pipeline.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := config.LoadFile(path)
+			c, err := loadConfig(path)
 			if err != nil {
 				return reportConfigError(s, err)
 			}
@@ -127,4 +127,21 @@ func newResidencyReport(s streams) *cobra.Command {
 	cmd.Flags().StringVar(&mdPath, "markdown", "", "write the Markdown report to this file")
 	_ = cmd.MarkFlagRequired("config")
 	return cmd
+}
+
+// configChecks are the rules beyond config's own that every command loads
+// a config with: the residency policy. check, serve, every reload and the
+// other commands thus refuse the same files.
+func configChecks() []config.Check { return []config.Check{residency.Check} }
+
+// configSource is the config file at path as serve loads it, on start and
+// on every reload: with configChecks.
+func configSource(path string) config.FileSource {
+	return config.FileSource{Path: path, Checks: configChecks()}
+}
+
+// loadConfig reads and validates the config file at path with
+// configChecks.
+func loadConfig(path string) (*config.Config, error) {
+	return config.LoadFile(path, configChecks()...)
 }

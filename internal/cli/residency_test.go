@@ -88,7 +88,7 @@ func TestServeRefusesRouteSendingPersonalDataOutsideThePolicy(t *testing.T) {
 
 func TestReloadRejectsRouteSendingPersonalDataOutsideThePolicy(t *testing.T) {
 	path := writeFile(t, "gw.yaml", residencyConfig("{provider: aws, region: eu-north-1}", ""))
-	src := config.FileSource{Path: path}
+	src := configSource(path) // as serve loads and reloads it
 	cfg, err := src.Load(context.Background())
 	if err != nil {
 		t.Fatal(err)

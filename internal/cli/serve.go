@@ -31,7 +31,7 @@ func newServe(s streams) *cobra.Command {
 			"reloads the file without dropping a request; SIGTERM or SIGINT shuts down gracefully.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			src := config.FileSource{Path: path}
+			src := configSource(path)
 			cfg, err := src.Load(cmd.Context())
 			if err != nil {
 				return reportConfigError(s, err)

@@ -44,6 +44,11 @@ type Config struct {
 	// Warnings are things the config allows but that are probably wrong
 	// (a target certificate not verified, say); `skjold check` prints them.
 	Warnings []Problem `yaml:"-"`
+
+	// layout is where each key path sits in the file, kept from parsing
+	// for Position and Given; nil for a config built in code. It is not
+	// changed after Parse returns.
+	layout *report
 }
 
 // Listener is one client-facing socket.

@@ -19,13 +19,15 @@ import (
 // maxFileBytes bounds what LoadFile reads; a gateway config is kilobytes.
 const maxFileBytes = 16 << 20
 
-// Parse decodes, defaults and validates one YAML config. name is where the
-// bytes came from (usually a path) and appears in every problem. On any
-// problem it returns a *ValidationError listing all of them, each with
-// file:line:column and key path. On success every defaulted field is set
+// Parse decodes, defaults and validates one YAML config, then applies
+// checks (the residency policy's, residency.Check, is the one the commands
+// pass). name is where the bytes came from (usually a path) and appears in
+// every problem. On any problem, config's own or a check's, it returns a
+// *ValidationError listing all of them, each with file:line:column and key
+// path. On success every defaulted field is set
 // (see ApplyDefaults), Source is name and Version is the first 12 hex
 // digits of the SHA-256 of data.
-func Parse(name string, data []byte) (*Config, error) {
+func Parse(name string, data []byte, checks ...Check) (*Config, error) {
 	r := newReport(name)
 	root, ok := parseYAML(r, data)
 	if !ok {
@@ -38,6 +40,8 @@ func Parse(name string, data []byte) (*Config, error) {
 	newDecoder(r).decode(root, reflect.ValueOf(&c).Elem(), "")
 	applyDefaults(&c, r)
 	validate(&c, r)
+	c.layout = r
+	runChecks(&c, r, checks)
 	if len(r.problems) > 0 {
 		return nil, r.err()
 	}
@@ -50,10 +54,11 @@ func Parse(name string, data []byte) (*Config, error) {
 	return &c, nil
 }
 
-// LoadFile reads and parses the config file at path. A file that cannot be
+// LoadFile reads and parses the config file at path, applying checks as
+// Parse does. A file that cannot be
 // read is an error wrapping the fs error (errors.Is(err, fs.ErrNotExist)
 // works); a file with problems yields a *ValidationError.
-func LoadFile(path string) (*Config, error) {
+func LoadFile(path string, checks ...Check) (*Config, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
@@ -66,7 +71,7 @@ func LoadFile(path string) (*Config, error) {
 	if len(data) > maxFileBytes {
 		return nil, fmt.Errorf("config: %s is larger than %d MiB; is it the right file?", path, maxFileBytes>>20)
 	}
-	return Parse(path, data)
+	return Parse(path, data, checks...)
 }
 
 // err returns the collected problems as a *ValidationError, in file order.
@@ -137,6 +142,11 @@ type Source interface {
 type FileSource struct {
 	// Path of the file. Required.
 	Path string
+	// Checks are applied on every Load after config's own validation, so
+	// that a reload is refused for the same reasons as the first load
+	// (residency.Check: a route sending data where its policy forbids).
+	// Default: none.
+	Checks []Check
 }
 
 var _ Source = FileSource{}
@@ -146,7 +156,7 @@ func (s FileSource) Load(ctx context.Context) (*Config, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("config: load %s: %w", s.Path, err)
 	}
-	return LoadFile(s.Path)
+	return LoadFile(s.Path, s.Checks...)
 }
 
 // String returns the file's path.

@@ -4,15 +4,15 @@ import (
 	"fmt"
 
 	"go.yaml.in/yaml/v3"
-
-	"github.com/skjold-dev/skjold/internal/residency/geo"
 )
 
 // Residency declares where data lives and where it may live: the location
 // of every stateful store and upstream, the data classes each holds or
-// handles, and a policy per data class. `skjold residency check` evaluates
-// it; check and serve refuse a route that sends a class of data to an
-// upstream outside the class's policy. docs/residency.md explains the model.
+// handles, and a policy per data class. config decodes it and checks its
+// shape and references; internal/residency evaluates the policy
+// (`skjold residency check`), and its Check makes check and serve refuse a
+// route that sends a class of data to an upstream outside the class's
+// policy. docs/residency.md explains the model.
 type Residency struct {
 	// Policy maps each data class to where its data may be. An empty rule
 	// ("public: {}") allows any location. Once any policy is given, every
@@ -55,14 +55,6 @@ type ResidencyRule struct {
 	// and provider_parent_not_in, and nothing else. Default: the same rule
 	// as for storing.
 	Processing *ResidencyRule `yaml:"processing,omitempty"`
-}
-
-// Geo returns the rule for the residency evaluator.
-func (r *ResidencyRule) Geo() geo.Rule {
-	if r == nil {
-		return geo.Rule{}
-	}
-	return geo.Rule{Within: r.Within, ProviderParentNotIn: r.ProviderParentNotIn}
 }
 
 // Places is a list of areas and countries. In YAML it is a list, or a
@@ -159,14 +151,8 @@ type Location struct {
 	ProviderParent string `yaml:"provider_parent,omitempty"`
 }
 
-// Geo returns the location for the residency evaluator; a nil location is
-// the zero one (nothing declared).
-func (l *Location) Geo() geo.Location {
-	if l == nil {
-		return geo.Location{}
-	}
-	return geo.Location{Provider: l.Provider, Region: l.Region, Country: l.Country, ProviderParent: l.ProviderParent}
-}
+// IsZero reports whether the location declares nothing.
+func (l *Location) IsZero() bool { return l == nil || *l == Location{} }
 
 // ResidencyService declares what data a service handles.
 type ResidencyService struct {
@@ -205,26 +191,6 @@ type ResidencyProvider struct {
 	Regions map[string]string `yaml:"regions,omitempty"`
 }
 
-// Table returns the built-in table of providers, regions and areas,
-// extended with r's providers and areas.
-func (r *Residency) Table() *geo.Table {
-	ext := geo.Extension{Providers: map[string]geo.Provider{}, Areas: map[string][]string{}}
-	for name, p := range r.Providers {
-		if p == nil {
-			continue
-		}
-		gp := geo.Provider{Name: p.Name, Parent: p.Parent, Regions: map[string]geo.Region{}}
-		for region, country := range p.Regions {
-			gp.Regions[region] = geo.Region{Country: country}
-		}
-		ext.Providers[name] = gp
-	}
-	for name, members := range r.Areas {
-		ext.Areas[name] = members
-	}
-	return geo.Builtin().Extend(ext)
-}
-
 // residencyDefaults fills the residency section's defaults: a store with a
 // cluster is a database, a replica or backup that names no provider is at
 // its store's, and a policy without a processing rule uses its storing
@@ -246,7 +212,7 @@ func residencyDefaults(c *Config) {
 		for _, copies := range [][]*Location{s.Replicas, s.Backups} {
 			for _, l := range copies {
 				// An empty location stays empty, for validation to report.
-				if l != nil && l.Provider == "" && !l.Geo().IsZero() {
+				if l != nil && l.Provider == "" && !l.IsZero() {
 					l.Provider = s.Location.Provider
 					if l.ProviderParent == "" {
 						l.ProviderParent = s.Location.ProviderParent

@@ -25,7 +25,7 @@ func TestDocsShowTheExampleAndItsCheck(t *testing.T) {
 	if !strings.Contains(string(docs), "```yaml\n"+string(example)+"```") {
 		t.Error("docs/residency.md's example differs from examples/residency.yaml")
 	}
-	c, err := config.Parse("examples/residency.yaml", example)
+	c, err := config.Parse("examples/residency.yaml", example, Check)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -132,16 +132,18 @@ type Result struct {
 }
 
 // Evaluate checks every store and upstream of c against c's policy. c must
-// be defaulted (config.Parse, config.ApplyDefaults).
+// be defaulted (config.Parse, config.ApplyDefaults), and is best parsed
+// with Check, which refuses what cannot be evaluated (an unknown region,
+// say).
 func Evaluate(c *config.Config) *Result {
 	rs := &c.Residency
-	t := rs.Table()
+	t := table(rs)
 	res := &Result{Source: c.Source, Version: c.Version, Areas: map[string][]string{}, table: t}
 	for _, class := range slices.Sorted(maps.Keys(rs.Policy)) {
 		p := rs.Policy[class]
-		pol := Policy{Class: class, Store: p.Geo(), Processing: p.Geo()}
+		pol := Policy{Class: class, Store: geoRule(p), Processing: geoRule(p)}
 		if p.Processing != nil {
-			pol.Processing = p.Processing.Geo()
+			pol.Processing = geoRule(p.Processing)
 		}
 		res.Policy = append(res.Policy, pol)
 		for _, place := range slices.Concat(pol.Store.Within, pol.Store.ProviderParentNotIn, pol.Processing.Within, pol.Processing.ProviderParentNotIn) {
@@ -233,7 +235,7 @@ func (e evaluator) classes(name string, s *config.ResidencyStore) []Class {
 	rs := &e.c.Residency
 	for _, svc := range slices.Sorted(maps.Keys(rs.Services)) {
 		if slices.Contains(rs.Services[svc].Stores, name) {
-			for _, dc := range e.c.ServiceDataClasses(svc) {
+			for _, dc := range serviceDataClasses(e.c, svc) {
 				add(dc, "service "+svc)
 			}
 		}
@@ -250,7 +252,7 @@ func (e evaluator) classes(name string, s *config.ResidencyStore) []Class {
 				add(d.DataClass, "database of service "+svc)
 				continue
 			}
-			for _, dc := range e.c.ServiceDataClasses(svc) {
+			for _, dc := range serviceDataClasses(e.c, svc) {
 				add(dc, "database of service "+svc)
 			}
 		}
@@ -262,12 +264,12 @@ func (e evaluator) classes(name string, s *config.ResidencyStore) []Class {
 func (e evaluator) store(d storeDecl) Store {
 	s := d.s
 	st := Store{Name: d.name, Kind: s.Kind, Cluster: s.Cluster, Description: s.Description}
-	st.Copies = append(st.Copies, Copy{Role: "primary", Location: e.t.Resolve(s.Location.Geo())})
+	st.Copies = append(st.Copies, Copy{Role: "primary", Location: e.t.Resolve(geoLocation(s.Location))})
 	for i, l := range s.Replicas {
-		st.Copies = append(st.Copies, Copy{Role: "replica", Index: i + 1, Location: e.t.Resolve(l.Geo())})
+		st.Copies = append(st.Copies, Copy{Role: "replica", Index: i + 1, Location: e.t.Resolve(geoLocation(l))})
 	}
 	for i, l := range s.Backups {
-		st.Copies = append(st.Copies, Copy{Role: "backup", Index: i + 1, Location: e.t.Resolve(l.Geo())})
+		st.Copies = append(st.Copies, Copy{Role: "backup", Index: i + 1, Location: e.t.Resolve(geoLocation(l))})
 	}
 	st.Classes = e.classes(d.name, s)
 	if len(st.Classes) == 0 {
@@ -382,7 +384,7 @@ func decide(fs []Finding) (Verdict, Finding) {
 // upstreams evaluates every upstream that receives classified data or
 // declares a location.
 func (e evaluator) upstreams() []Upstream {
-	flows := e.c.DataFlows()
+	flows := dataFlows(e.c)
 	var out []Upstream
 	for _, name := range slices.Sorted(maps.Keys(e.c.Upstreams)) {
 		var loc *config.Location
@@ -409,7 +411,7 @@ func (e evaluator) upstreams() []Upstream {
 			continue
 		}
 		slices.SortFunc(classes, func(a, b Class) int { return strings.Compare(a.Name, b.Name) })
-		u := Upstream{Name: name, Location: e.t.Resolve(loc.Geo()), Classes: classes}
+		u := Upstream{Name: name, Location: e.t.Resolve(geoLocation(loc)), Classes: classes}
 		u.Findings = e.check(classes, []namedLocation{{"targets", u.Location}}, true)
 		u.Verdict, u.Decision = decide(u.Findings)
 		out = append(out, u)
