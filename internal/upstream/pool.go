@@ -3,6 +3,8 @@ package upstream
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -33,6 +35,11 @@ type Conn struct {
 	// must not be reused.
 	interrupted atomic.Bool
 	peeker      peeker // looks for bytes or a FIN from the target (see peek)
+	// wire is the TCP connection under Conn when Conn is TLS; nil for
+	// plain connections. tlsFrom is the upstream TLS it was made with: a
+	// pooled connection is reused only by an upstream with the same.
+	wire    *wire
+	tlsFrom *TLS
 }
 
 // ArmRead gives the next reads until t, re-arming the connection's timer
@@ -215,24 +222,64 @@ var (
 	writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 8<<10) }}
 )
 
-func (t *Target) dial(ctx context.Context, d *net.Dialer) (*Conn, error) {
+// dial connects to the target within d.Timeout, which for a TLS upstream
+// (tc not nil) bounds the TCP connect and the handshake together: a
+// target that accepts and then stalls its handshake is a connect timeout
+// like one that never accepts.
+func (t *Target) dial(ctx context.Context, d *net.Dialer, tc *TLS) (*Conn, error) {
+	var deadline time.Time
+	if tc != nil && d.Timeout > 0 {
+		deadline = time.Now().Add(d.Timeout)
+	}
 	nc, err := d.DialContext(ctx, "tcp", t.Addr)
 	if err != nil {
 		return nil, err
 	}
+	if tc != nil {
+		return t.handshake(ctx, nc, tc, deadline)
+	}
 	sc := sockio.New(nc)
-	br := readerPool.Get().(*bufio.Reader)
-	br.Reset(sc)
-	bw := writerPool.Get().(*bufio.Writer)
-	bw.Reset(sc)
-	c := &Conn{Conn: nc, BR: br, BW: bw, io: sc, target: t}
-	c.initPeek()
+	c := t.newConn(nc, sc)
+	c.io = sc
+	c.initPeek(nc)
 	return c, nil
+}
+
+// handshake makes nc a TLS connection, by deadline. A connection that
+// fails it is closed; the error is a *HandshakeError.
+func (t *Target) handshake(ctx context.Context, nc net.Conn, tc *TLS, deadline time.Time) (*Conn, error) {
+	w := newWire(nc)
+	w.tls = tls.Client(w, tc.forTarget(t.Addr))
+	nc.SetDeadline(deadline)
+	if err := w.tls.HandshakeContext(ctx); err != nil {
+		nc.Close()
+		return nil, &HandshakeError{Addr: t.Addr, Err: err}
+	}
+	nc.SetDeadline(time.Time{})
+	// No HoldNextWrite over TLS (c.io stays nil): crypto/tls may write an
+	// alert or a key update of its own between the held write and the
+	// read that would send it, and they would go out first.
+	c := t.newConn(w.tls, w.tls)
+	c.wire, c.tlsFrom = w, tc
+	return c, nil
+}
+
+// newConn wraps nc, read and written through rw, with pooled buffers.
+func (t *Target) newConn(nc net.Conn, rw io.ReadWriter) *Conn {
+	br := readerPool.Get().(*bufio.Reader)
+	br.Reset(rw)
+	bw := writerPool.Get().(*bufio.Writer)
+	bw.Reset(rw)
+	return &Conn{Conn: nc, BR: br, BW: bw, target: t}
 }
 
 // close closes the connection and recycles its buffers.
 func (c *Conn) close() {
-	c.Conn.Close()
+	if c.wire != nil {
+		c.wire.close()
+	} else {
+		c.Conn.Close()
+	}
 	if c.BR != nil {
 		c.BR.Reset(nil)
 		readerPool.Put(c.BR)

@@ -164,3 +164,31 @@ func TestConnectionsTheTargetSentMoreOnAreNeverReused(t *testing.T) {
 		})
 	}
 }
+
+// TestConnectionWhoseReadDeadlinePassedWhileIdleIsReused: a pooled
+// connection keeps the read deadline of its last response (the response
+// timeout, 30s by default) while it idles for up to idle_timeout (60s by
+// default). That deadline passing says nothing about the target: the
+// reuse check must still look at the socket, not report it closed.
+func TestConnectionWhoseReadDeadlinePassedWhileIdleIsReused(t *testing.T) {
+	addr := listen(t)
+	u := build(t, Settings{MaxIdle: 4, IdleTimeout: time.Minute, ConnectTimeout: time.Second}, config.Target{Address: addr, Weight: 1})
+	tg := u.Targets()[0]
+	now := time.Now()
+	c, err := u.Conn(context.Background(), tg, time.Second, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// As if the last response's deadline had passed during the idle time.
+	c.ArmRead(now.Add(-time.Second), now)
+	c.ArmWrite(now.Add(-time.Second), now)
+	u.Done(c, true, now)
+	next, err := u.Conn(context.Background(), tg, time.Second, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Done(next, false, now)
+	if next != c {
+		t.Fatalf("the idle connection was replaced (discarded as peer_closed %d times)", tg.Discarded(DiscardPeerClosed))
+	}
+}

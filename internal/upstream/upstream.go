@@ -41,6 +41,8 @@ type Settings struct {
 	Breaker            breaker.Settings
 	RetryBudgetRatio   float64
 	RetryBudgetMin     int
+	// TLS makes connections to the targets TLS (NewTLS); nil: plain TCP.
+	TLS *TLS
 }
 
 type member struct {
@@ -222,17 +224,15 @@ func (u *Upstream) Release(t *Target, s Slot) {
 // connection was pooled also catches what arrived while it idled.
 func (u *Upstream) Conn(ctx context.Context, t *Target, connectTimeout time.Duration, now time.Time) (*Conn, error) {
 	for c := t.pool.get(now, u.set.IdleTimeout); c != nil; c = t.pool.get(now, u.set.IdleTimeout) {
-		if c.clean() {
+		// A connection made under other TLS settings (a reload turned TLS
+		// on or off, or changed the CAs, the name or the client
+		// certificate) must not carry this upstream's requests.
+		if c.tlsFrom == u.set.TLS && c.clean() {
 			return c, nil
 		}
 		c.close()
 	}
-	if connectTimeout <= 0 {
-		connectTimeout = u.set.ConnectTimeout
-	}
-	d := u.dialer
-	d.Timeout = connectTimeout
-	return t.dial(ctx, &d)
+	return u.Dial(ctx, t, connectTimeout)
 }
 
 // Dial always opens a new connection (used after a pooled one turned out to
@@ -243,7 +243,7 @@ func (u *Upstream) Dial(ctx context.Context, t *Target, connectTimeout time.Dura
 	}
 	d := u.dialer
 	d.Timeout = connectTimeout
-	return t.dial(ctx, &d)
+	return t.dial(ctx, &d, u.set.TLS)
 }
 
 // Done hands a connection back: reusable ones go to the idle pool, others
@@ -349,6 +349,11 @@ func (r *Registry) Build(name string, s Settings, targets []config.Target) *Upst
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	sh := r.ups[name]
+	if sh != nil && sh.current != nil && s.TLS.same(sh.current.set.TLS) {
+		// Unchanged TLS settings keep their identity, and with it the
+		// pooled connections made under them (see Conn).
+		s.TLS = sh.current.set.TLS
+	}
 	u := &Upstream{
 		Name:   name,
 		set:    s,
