@@ -24,6 +24,10 @@ const (
 	ClassBadRequest          // the request was malformed
 	ClassNoRoute             // no route matches the request
 	ClassRateLimited         // the route's rate limit refused the request
+	ClassDenied              // the route's access rules, auth or CORS refused the request
+	ClassAuthUnavailable     // the route's auth service gave no verdict (fail closed)
+	ClassMaintenance         // the route is in maintenance
+	ClassDirect              // the route answered itself (respond, redirect, CORS preflight)
 )
 
 // String is the class's name in logs and metrics ("" for ClassNone).
@@ -59,6 +63,14 @@ func (c Class) String() string {
 		return "no_route"
 	case ClassRateLimited:
 		return "rate_limited"
+	case ClassDenied:
+		return "denied"
+	case ClassAuthUnavailable:
+		return "auth_unavailable"
+	case ClassMaintenance:
+		return "maintenance"
+	case ClassDirect:
+		return "direct"
 	}
 	return "unknown"
 }
