@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"mime"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -41,7 +42,7 @@ func buildDirect(rc *config.Route) (*directAnswer, error) {
 		}
 		sort.Strings(names)
 		for _, name := range names {
-			if http := httpCanonical(name); http == "Content-Type" {
+			if http.CanonicalHeaderKey(name) == "Content-Type" {
 				d.contentType = r.Headers[name]
 				continue
 			}
@@ -81,20 +82,6 @@ func (g *Gateway) answerDirect(ex *proxy.Exchange, d *directAnswer) {
 		ex.AnswerHeaders = append(h, "\r\n"...)
 	}
 	g.proxy.Respond(ex, proxy.Response{Status: d.status, Class: proxy.ClassDirect, ContentType: d.contentType, Header: head, Body: d.body})
-}
-
-func httpCanonical(s string) string {
-	b := []byte(s)
-	upper := true
-	for i, c := range b {
-		if upper && 'a' <= c && c <= 'z' {
-			b[i] = c - 'a' + 'A'
-		} else if !upper && 'A' <= c && c <= 'Z' {
-			b[i] = c - 'A' + 'a'
-		}
-		upper = c == '-'
-	}
-	return string(b)
 }
 
 // bodyType guesses a body file's Content-Type from its extension.
