@@ -76,8 +76,9 @@ func (h *handler) routes() *http.ServeMux {
 	mux.HandleFunc("PUT /upstreams/{name}/targets", h.putTargets)
 	handle(http.MethodDelete, "/upstreams/{name}/targets", h.deleteTargets)
 	handle(http.MethodGet, "/metrics", h.metrics())
+	handle(http.MethodPut, "/routes/{name}/maintenance", h.putMaintenance)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "no admin endpoint "+r.URL.Path+"; see GET /status, /healthz, /readyz, /metrics, POST /reload, PUT and DELETE /upstreams/{name}/targets")
+		writeError(w, http.StatusNotFound, "no admin endpoint "+r.URL.Path+"; see GET /status, /healthz, /readyz, /metrics, POST /reload, PUT and DELETE /upstreams/{name}/targets, PUT /routes/{name}/maintenance")
 	})
 	return mux
 }

@@ -11,6 +11,7 @@ var subcommands = []func(streams) *cobra.Command{
 	newImport,
 	newStatus,
 	newReload,
+	newMaintenance,
 	newTargets,
 	newDeploy,
 	newDoctor,

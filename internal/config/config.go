@@ -271,7 +271,8 @@ type Route struct {
 	Name string `yaml:"name,omitempty"`
 	// Match selects requests.
 	Match Match `yaml:"match,omitempty"`
-	// Upstream to forward to. Required.
+	// Upstream to forward to. Required, unless the route has respond or
+	// redirect.
 	Upstream string `yaml:"upstream,omitempty"`
 	// StripPrefix removes the matched path prefix before forwarding
 	// (a remaining empty path becomes "/"). Default false.
@@ -302,6 +303,29 @@ type Route struct {
 	// route, per client address, header value or for the whole route
 	// (429 past it). Default: no limit.
 	RateLimit *RateLimit `yaml:"rate_limit,omitempty"`
+	// Access lists allow and deny rules on the client address, checked in
+	// the order written: the first entry that holds the client decides
+	// (403 for deny); a client none holds is allowed, as in nginx, so end
+	// with {deny: [all]} to refuse the rest. Default: everyone.
+	Access []*AccessRule `yaml:"access,omitempty"`
+	// BasicAuth, when set, asks for a user from an htpasswd file (401
+	// with WWW-Authenticate otherwise). Default: none.
+	BasicAuth *BasicAuth `yaml:"basic_auth,omitempty"`
+	// ForwardAuth, when set, asks an auth service about each request.
+	// Default: none.
+	ForwardAuth *ForwardAuth `yaml:"forward_auth,omitempty"`
+	// CORS, when set, answers preflights and marks allowed origins'
+	// answers. Default: none (no Access-Control-* headers are added).
+	CORS *CORS `yaml:"cors,omitempty"`
+	// Respond, when set, answers the route's requests without an upstream.
+	Respond *Respond `yaml:"respond,omitempty"`
+	// Redirect, when set, redirects the route's requests without an
+	// upstream.
+	Redirect *Redirect `yaml:"redirect,omitempty"`
+	// Maintenance, when set, says how the route answers while in
+	// maintenance; every route can be switched into maintenance at run
+	// time, with a JSON 503 when it has no section. Default: off.
+	Maintenance *Maintenance `yaml:"maintenance,omitempty"`
 	// Line is where the route starts in its file, for messages; set by
 	// Parse.
 	Line int `yaml:"-"`

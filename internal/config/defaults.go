@@ -193,6 +193,8 @@ func routeDefaults(f filler, c *Config) {
 		}
 		ptr(&rt.MaxBodyBytes, ByteSize(DefaultMaxBodyBytes))
 		rateLimitDefaults(f, p+".rate_limit", rt.RateLimit)
+		accessDefaults(f, c, p, rt)
+		directDefaults(c, rt)
 		// An explicit empty list is meaningful here: no upgrades at all.
 		if rt.Upgrades == nil && !f.r.isGiven(p+".upgrades") {
 			rt.Upgrades = []string{UpgradeWebSocket}

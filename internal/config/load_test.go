@@ -115,16 +115,18 @@ func TestHostsAreLowerCased(t *testing.T) {
 func TestEveryDefaultIsApplied(t *testing.T) {
 	c, err := Parse("t.yaml", []byte(doc(
 		"upstreams:\n  fx:\n    targets: [{address: 127.0.0.1:9103}]\n    health_check: {}\n",
-		"routes:\n  - upstream: fx\n    breaker: {}\n    rate_limit: {rate: 10/s}\n")))
+		"routes:\n  - upstream: fx\n    breaker: {}\n    rate_limit: {rate: 10/s}\n"+
+			"    forward_auth: {url: 'http://127.0.0.1:4181/auth'}\n    cors: {allow_origins: ['*']}\n    maintenance: {}\n")))
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Fields whose default is the zero value, or that are optional sections.
 	zeroOK := map[string]bool{
 		"Retry.Timeout": true, "Breaker.SlowCallRatio": true, "Listener.HSTS": true,
+		"Maintenance.RetryAfter": true, "CORS.MaxAge": true,
 	}
 	// Optional sections, nil when the file leaves them out.
-	optional := []string{".TLS"}
+	optional := []string{".TLS", ".BasicAuth", ".Respond", ".Redirect"}
 	var walk func(v reflect.Value, path string)
 	walk = func(v reflect.Value, path string) {
 		switch v.Kind() {

@@ -331,7 +331,11 @@ func (v validator) route(p string, rt *Route) {
 	if strings.ContainsFunc(rt.Name, isControl) {
 		v.problemf(p+".name", "must not contain control characters")
 	}
-	v.routeUpstream(p+".upstream", rt.Upstream)
+	if !rt.answersItself() {
+		v.routeUpstream(p+".upstream", rt.Upstream)
+	}
+	v.direct(p, rt)
+	v.access(p, rt)
 	v.pathPrefix(p+".match.path_prefix", rt.Match.PathPrefix)
 	for i, h := range rt.Match.Hosts {
 		v.host(indexPath(p+".match.hosts", i), h)

@@ -355,7 +355,11 @@ func (g *Gateway) forward(c *clientConn, rs *routeState, ls *listenerSettings) {
 	// The request body must arrive within the route's deadline too.
 	c.bufs.cr.ReadBy(ex.Start.Add(rs.Total), ex.Start)
 	ex.SendTimeout = ls.send
-	if g.admit(ex, rs) {
+	switch {
+	case !g.admit(ex, rs):
+	case rs.direct != nil:
+		g.answerDirect(ex, rs.direct)
+	default:
 		rs.metrics.inflight.Inc()
 		g.proxy.Forward(ex, &rs.Route)
 		rs.metrics.inflight.Dec()

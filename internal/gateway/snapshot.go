@@ -54,6 +54,15 @@ type routeState struct {
 	metrics *routeMetrics
 	// limit is the route's rate limit; nil when it has none.
 	limit *rateLimit
+	// access is the route's access rules and auth; nil when it has none.
+	access *routeAccess
+	// direct is the route's own answer (respond, redirect); nil when it
+	// forwards.
+	direct *directAnswer
+	// maint is the route's maintenance switch (every route has one);
+	// maintBody its body_file, nil for the JSON answer.
+	maint     *maintenanceSwitch
+	maintBody []byte
 }
 
 // breakerUpdate is a route breaker's new settings, applied only when the
@@ -131,10 +140,13 @@ func (g *Gateway) buildRoutes(cfg *config.Config, s *snapshot) ([]breakerUpdate,
 	inForce := g.snap.Load() // installs are serialised: this is the latest
 	for _, rc := range cfg.Routes {
 		u := s.upstreams[rc.Upstream]
-		if u == nil {
+		if u == nil && rc.Respond == nil && rc.Redirect == nil {
 			return nil, fmt.Errorf("route %s: unknown upstream %q", rc.Name, rc.Upstream)
 		}
 		rs := &routeState{Route: routeSettings(rc, u)}
+		if err := buildPolicy(rs, rc, inForce); err != nil {
+			return nil, fmt.Errorf("route %s: %w", rc.Name, err)
+		}
 		if rc.Breaker != nil && !rc.Breaker.Disabled {
 			set := breakerSettings(rc.Breaker)
 			b := running[rc.Name]
@@ -151,6 +163,20 @@ func (g *Gateway) buildRoutes(cfg *config.Config, s *snapshot) ([]breakerUpdate,
 		s.routes = append(s.routes, rs)
 	}
 	return updates, nil
+}
+
+// buildPolicy gives rs its access rules, direct answer and maintenance
+// switch, reading their files again.
+func buildPolicy(rs *routeState, rc *config.Route, running *snapshot) (err error) {
+	if rs.access, err = buildAccess(rc, running); err != nil {
+		return err
+	}
+	if rs.direct, err = buildDirect(rc); err != nil {
+		return err
+	}
+	rs.maint = keptMaintenance(rc, running)
+	rs.maintBody, err = maintenanceBody(rc)
+	return err
 }
 
 // routeEntries lists the routes a listener serves: those bound to it and

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"encoding/json"
+	"net/http"
 	"strconv"
 	"time"
 
@@ -34,23 +35,53 @@ func (p *Proxy) Answer(ex *Exchange, a ErrorAnswer) error {
 	if ex.RequestID == nil {
 		p.requestID(ex)
 	}
-	ex.Status, ex.ErrClass = a.Status, a.Class
 	body, _ := json.Marshal(errorBody{Error: a.Message, Upstream: ex.Upstream, RequestID: string(ex.RequestID)})
 	body = append(body, '\n')
+	var head []byte
+	if a.RetryAfter > 0 {
+		head = append(head, "Retry-After: "...)
+		head = strconv.AppendInt(head, int64((a.RetryAfter+time.Second-1)/time.Second), 10)
+		head = append(head, "\r\n"...)
+	}
+	return p.Respond(ex, Response{Status: a.Status, Class: a.Class, ContentType: "application/json", Header: head, Body: body})
+}
+
+// Response is an answer the gateway makes itself with a body of its own:
+// a direct response, a redirect, an auth service's refusal.
+type Response struct {
+	Status int
+	Class  Class
+	// ContentType is sent unless empty.
+	ContentType string
+	// Header holds further header lines, each ending in CRLF; it must not
+	// frame the message (no Content-Length or Transfer-Encoding).
+	Header []byte
+	Body   []byte
+}
+
+// Respond writes r as the answer to ex's request, with its length, the
+// request id, ex.AnswerHeaders and the listener's HSTS, and records it in
+// ex's result. The caller arms the client write deadline.
+func (p *Proxy) Respond(ex *Exchange, r Response) error {
+	if ex.RequestID == nil {
+		p.requestID(ex)
+	}
+	ex.Status, ex.ErrClass = r.Status, r.Class
 	w := ex.BW
 	w.WriteString("HTTP/1.1 ")
-	w.WriteString(strconv.Itoa(a.Status))
+	w.Write(strconv.AppendInt(ex.num[:0], int64(r.Status), 10))
 	w.WriteByte(' ')
-	w.WriteString(statusText(a.Status))
-	w.WriteString("\r\nContent-Type: application/json\r\nContent-Length: ")
-	w.WriteString(strconv.Itoa(len(body)))
-	if a.RetryAfter > 0 {
-		w.WriteString("\r\nRetry-After: ")
-		w.WriteString(strconv.FormatInt(int64((a.RetryAfter+time.Second-1)/time.Second), 10))
+	w.WriteString(statusText(r.Status))
+	if r.ContentType != "" {
+		w.WriteString("\r\nContent-Type: ")
+		w.WriteString(r.ContentType)
 	}
+	w.WriteString("\r\nContent-Length: ")
+	w.Write(strconv.AppendInt(ex.num[:0], int64(len(r.Body)), 10))
 	w.WriteString("\r\nX-Request-ID: ")
 	w.Write(ex.RequestID)
 	w.WriteString("\r\n")
+	w.Write(r.Header)
 	w.Write(ex.AnswerHeaders)
 	writeHSTS(ex)
 	if !ex.KeepAlive {
@@ -58,7 +89,7 @@ func (p *Proxy) Answer(ex *Exchange, a ErrorAnswer) error {
 	}
 	w.WriteString("\r\n")
 	if string(ex.Req.Method) != "HEAD" {
-		w.Write(body)
+		w.Write(r.Body)
 	}
 	return w.Flush()
 }
@@ -183,6 +214,10 @@ func statusText(code int) string {
 		return "Gateway Timeout"
 	case 505:
 		return "HTTP Version Not Supported"
+	}
+	// Direct responses and auth refusals may use any status.
+	if t := http.StatusText(code); t != "" {
+		return t
 	}
 	return "Error"
 }

@@ -9,21 +9,25 @@ type Class uint8
 
 // Classes. ClassNone is an upstream answer passed on as it is.
 const (
-	ClassNone          Class = iota
-	ClassConnect             // could not connect to the target
-	ClassReset               // the connection broke before a response
-	ClassTimeout             // no response in time
-	ClassBadResponse         // the upstream's response did not parse, or switched protocols unasked
-	ClassStatus              // the upstream answered with a failure status
-	ClassUpstreamAbort       // the response broke after it started
-	ClassBreakerOpen         // a circuit breaker refused the request
-	ClassNoTarget            // no healthy target to try
-	ClassBulkheadFull        // every healthy target is at its concurrency limit
-	ClassClientGone          // the client left before its answer
-	ClassBodyTooLarge        // the request body is over the route's limit
-	ClassBadRequest          // the request was malformed
-	ClassNoRoute             // no route matches the request
-	ClassRateLimited         // the route's rate limit refused the request
+	ClassNone            Class = iota
+	ClassConnect               // could not connect to the target
+	ClassReset                 // the connection broke before a response
+	ClassTimeout               // no response in time
+	ClassBadResponse           // the upstream's response did not parse, or switched protocols unasked
+	ClassStatus                // the upstream answered with a failure status
+	ClassUpstreamAbort         // the response broke after it started
+	ClassBreakerOpen           // a circuit breaker refused the request
+	ClassNoTarget              // no healthy target to try
+	ClassBulkheadFull          // every healthy target is at its concurrency limit
+	ClassClientGone            // the client left before its answer
+	ClassBodyTooLarge          // the request body is over the route's limit
+	ClassBadRequest            // the request was malformed
+	ClassNoRoute               // no route matches the request
+	ClassRateLimited           // the route's rate limit refused the request
+	ClassDenied                // the route's access rules, auth or CORS refused the request
+	ClassAuthUnavailable       // the route's auth service gave no verdict (fail closed)
+	ClassMaintenance           // the route is in maintenance
+	ClassDirect                // the route answered itself (respond, redirect, CORS preflight)
 )
 
 // String is the class's name in logs and metrics ("" for ClassNone).
@@ -59,6 +63,14 @@ func (c Class) String() string {
 		return "no_route"
 	case ClassRateLimited:
 		return "rate_limited"
+	case ClassDenied:
+		return "denied"
+	case ClassAuthUnavailable:
+		return "auth_unavailable"
+	case ClassMaintenance:
+		return "maintenance"
+	case ClassDirect:
+		return "direct"
 	}
 	return "unknown"
 }
